@@ -1,0 +1,38 @@
+"""speechct-clip: speech, 3D CT and text in one embedding space, on Hugging Face transformers.
+
+Importing the package registers its configs and models with the Auto classes, and marks them for
+`register_for_auto_class` so that `save_pretrained` writes a folder that also loads with `trust_remote_code=True`
+where this package is not installed.
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from .configuration_ct_vit import CTViTConfig
+from .configuration_speechct_clip import SpeechCTClipConfig
+from .modeling_ct_vit import CTViTModel, CTViTModelOutput, CTViTPreTrainedModel
+from .modeling_speechct_clip import (
+    SpeechCTClipModel,
+    SpeechCTClipOutput,
+    SpeechCTClipPreTrainedModel,
+    SpeechCTClipSpeechOutput,
+)
+
+AutoConfig.register(CTViTConfig.model_type, CTViTConfig, exist_ok=True)
+AutoConfig.register(SpeechCTClipConfig.model_type, SpeechCTClipConfig, exist_ok=True)
+AutoModel.register(CTViTConfig, CTViTModel, exist_ok=True)
+AutoModel.register(SpeechCTClipConfig, SpeechCTClipModel, exist_ok=True)
+for _config_class, _model_class in ((CTViTConfig, CTViTModel), (SpeechCTClipConfig, SpeechCTClipModel)):
+    _config_class.register_for_auto_class()
+    _model_class.register_for_auto_class("AutoModel")
+
+__all__ = [
+    "CTViTConfig",
+    "CTViTModel",
+    "CTViTModelOutput",
+    "CTViTPreTrainedModel",
+    "SpeechCTClipConfig",
+    "SpeechCTClipModel",
+    "SpeechCTClipOutput",
+    "SpeechCTClipPreTrainedModel",
+    "SpeechCTClipSpeechOutput",
+]

@@ -1,0 +1,569 @@
+"""SpeechCT-CLIP: CT, speech and text towers projected into one L2-normalised space.
+
+The CT and text towers are CT-CLIP's teacher; the speech tower is the student, trained with
+`InfoNCE(speech, CT) + λ · (1 − cos(speech, text))`. With no speech in the batch the same model trains the teacher
+(`InfoNCE(text, CT)`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+from transformers.utils import ModelOutput
+
+from .configuration_speechct_clip import SpeechCTClipConfig
+from .losses import contrastive_loss, cosine_distillation_loss
+from .modeling_ct_vit import CTViTModel
+from .pooling import LayerWeightedSum, build_frame_pooler, masked_mean
+from .validation import require_finite, require_ndim, require_same_batch
+
+AUDIO_INPUT_NAMES = ("input_values", "input_features")
+
+
+@dataclass
+class SpeechCTClipSpeechOutput(BaseModelOutputWithPooling):
+    """
+    Args:
+        pooler_output: `(batch, projection_dim)` projected speech embedding (mean over the audio's windows).
+        last_hidden_state: `(batch, num_windows, frames, hidden)` speech-tower output of every window.
+        window_embeds: `(batch, num_windows, projection_dim)` projected embedding of every window.
+        window_mask: `(batch, num_windows)` which windows hold audio (padding-only windows are left out of the mean).
+    """
+
+    window_embeds: torch.FloatTensor | None = None
+    window_mask: torch.BoolTensor | None = None
+
+
+@dataclass
+class SpeechCTClipOutput(ModelOutput):
+    """
+    Args:
+        loss: total loss (`return_loss=True`): `contrastive_loss + distill_weight · distill_loss` with speech,
+            `contrastive_loss` = InfoNCE(text, CT) without.
+        contrastive_loss: the InfoNCE part.
+        distill_loss: mean `1 − cos(speech, text)` (present when speech and text are).
+        logits_speech_ct / logits_ct_speech / logits_text_ct / logits_ct_text / logits_speech_text /
+        logits_text_speech: scaled cosine similarities of every pair of modalities given (rows: first modality).
+        ct_embeds / speech_embeds / text_embeds: L2-normalised embeddings, `(batch, projection_dim)`.
+        ct_model_output / speech_model_output / text_model_output: the towers' outputs.
+    """
+
+    loss: torch.FloatTensor | None = None
+    contrastive_loss: torch.FloatTensor | None = None
+    distill_loss: torch.FloatTensor | None = None
+    logits_speech_ct: torch.FloatTensor | None = None
+    logits_ct_speech: torch.FloatTensor | None = None
+    logits_text_ct: torch.FloatTensor | None = None
+    logits_ct_text: torch.FloatTensor | None = None
+    logits_speech_text: torch.FloatTensor | None = None
+    logits_text_speech: torch.FloatTensor | None = None
+    ct_embeds: torch.FloatTensor | None = None
+    speech_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+    ct_model_output: ModelOutput | None = None
+    speech_model_output: ModelOutput | None = None
+    text_model_output: ModelOutput | None = None
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(v.to_tuple() if isinstance(v, ModelOutput) else v for v in self.values())
+
+
+def build_speech_encoder(config: PreTrainedConfig) -> PreTrainedModel:
+    """An audio encoder from any transformers config; encoder–decoder models (Whisper) give their encoder only."""
+    try:
+        model_class = AutoModel._model_mapping[type(config)]
+    except KeyError as err:
+        raise ValueError(f"speech_config: model_type {config.model_type!r} has no transformers AutoModel.") from err
+    if config.is_encoder_decoder:
+        # Build the encoder class directly (WhisperModel → WhisperEncoder) so no decoder is ever allocated.
+        module = sys.modules[model_class.__module__]
+        encoder_class = getattr(module, model_class.__name__.replace("Model", "Encoder"), None)
+        model = encoder_class(config) if encoder_class is not None else AutoModel.from_config(config).get_encoder()
+    else:
+        model = AutoModel.from_config(config)
+    if model.main_input_name not in AUDIO_INPUT_NAMES:
+        raise ValueError(
+            f"speech_config: model_type {config.model_type!r} is not an audio encoder (its input is "
+            f"{model.main_input_name!r}, expected one of {AUDIO_INPUT_NAMES}); use Whisper, HuBERT, wav2vec 2.0, …"
+        )
+    return model
+
+
+def build_text_encoder(config: PreTrainedConfig) -> PreTrainedModel:
+    """A bidirectional text encoder (BERT family); causal LMs and seq2seq models are refused."""
+    if config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES or config.is_encoder_decoder:
+        raise ValueError(
+            f"text_config: model_type {config.model_type!r} is not a bidirectional text encoder the model can use "
+            "(expected a masked-LM family such as 'bert', 'roberta', 'deberta-v2')."
+        )
+    try:  # CT-CLIP reads the [CLS] hidden state, not BERT's pooler: leave the pooler out when the class allows.
+        return AutoModel.from_config(config, add_pooling_layer=False)
+    except TypeError:
+        return AutoModel.from_config(config)
+
+
+def _accepts(module: nn.Module, argument: str) -> bool:
+    parameters = inspect.signature(module.forward).parameters
+    return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+class SpeechCTClipPreTrainedModel(PreTrainedModel):
+    config: SpeechCTClipConfig
+    config_class = SpeechCTClipConfig
+    base_model_prefix = "speechct_clip"
+    main_input_name = "ct_values"
+    input_modalities = ("image", "audio", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, SpeechCTClipModel):
+            for projection in (module.ct_projection, module.speech_projection, module.text_projection):
+                init.normal_(projection.weight, std=projection.in_features**-0.5)
+            init.constant_(module.logit_scale, self.config.logit_scale_init_value)
+            init.constant_(module.speech_logit_scale, self.config.speech_logit_scale_init_value)
+        elif isinstance(module, LayerWeightedSum):
+            init.zeros_(module.weights)
+        elif hasattr(module, "cls_token"):
+            init.normal_(module.cls_token, std=self.config.initializer_range)
+        elif hasattr(module, "query"):
+            init.normal_(module.query, std=self.config.initializer_range)
+
+
+class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
+    r"""
+    Tri-encoder: `ct_model` (CT-ViT), `speech_model` (any transformers audio encoder), `text_model` (any BERT-family
+    encoder), each with a bias-free projection into `projection_dim`.
+
+    Example:
+
+    ```python
+    >>> from modeling_speechct import SpeechCTClipModel
+    >>> model = SpeechCTClipModel.from_tower_pretrained(
+    ...     speech="openai/whisper-base", text="microsoft/BiomedVLP-CXR-BERT-specialized", ct="path/to/ct-tower")
+    >>> out = model(ct_values=ct, speech_values=feats, input_ids=ids, attention_mask=mask, return_loss=True)
+    ```
+    """
+
+    def __init__(self, config: SpeechCTClipConfig):
+        super().__init__(config)
+        self.ct_model = CTViTModel(config.ct_config)
+        self.speech_model = build_speech_encoder(config.speech_config)
+        self.text_model = build_text_encoder(config.text_config)
+
+        speech_hidden = config.speech_config.hidden_size
+        self.speech_layer_weights = (
+            LayerWeightedSum(config.speech_config.num_hidden_layers + 1)
+            if config.speech_layers == "weighted_sum"
+            else None
+        )
+        self.speech_pooler = build_frame_pooler(
+            config.speech_pooling,
+            speech_hidden,
+            config.speech_pooling_heads,
+            config.speech_pooling_intermediate_size or 4 * speech_hidden,
+        )
+        self.ct_projection = nn.Linear(config.ct_config.pooled_size, config.projection_dim, bias=False)
+        self.speech_projection = nn.Linear(speech_hidden, config.projection_dim, bias=False)
+        self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        self.speech_logit_scale = nn.Parameter(torch.tensor(config.speech_logit_scale_init_value))
+        self.post_init()
+        self.apply_freezing()
+
+    # ----------------------------------------------------------------------------------------------- freezing
+
+    def _tower_modules(self) -> dict[str, list[nn.Module]]:
+        speech = [self.speech_model, self.speech_projection, self.speech_layer_weights, self.speech_pooler]
+        return {
+            "ct": [self.ct_model, self.ct_projection],
+            "text": [self.text_model, self.text_projection],
+            "speech": [m for m in speech if m is not None],
+        }
+
+    def _frozen_towers(self) -> list[str]:
+        cfg = self.config
+        return [
+            name
+            for name, frozen in (("ct", cfg.freeze_ct), ("text", cfg.freeze_text), ("speech", cfg.freeze_speech))
+            if frozen
+        ]
+
+    def _speech_layer_stack(self) -> nn.ModuleList | None:
+        """The speech tower's transformer layers (the longest ModuleList named `layers`/`layer`)."""
+        stacks = [
+            m
+            for n, m in self.speech_model.named_modules()
+            if isinstance(m, nn.ModuleList) and n.split(".")[-1] in ("layers", "layer")
+        ]
+        return max(stacks, key=len, default=None)
+
+    def apply_freezing(self) -> None:
+        """Set `requires_grad` from the config's freeze flags (call again after changing them)."""
+        cfg = self.config
+        frozen = set(self._frozen_towers())
+        for name, modules in self._tower_modules().items():
+            for module in modules:
+                module.requires_grad_(name not in frozen)
+        self.logit_scale.requires_grad_(not (cfg.freeze_ct and cfg.freeze_text))
+        self.speech_logit_scale.requires_grad_(not cfg.freeze_speech)
+        if not cfg.freeze_speech and cfg.speech_trainable_layers is not None:
+            stack = self._speech_layer_stack()
+            if stack is None:
+                raise ValueError("speech_trainable_layers is set but the speech tower has no `layers` stack.")
+            self.speech_model.requires_grad_(False)
+            for layer in list(stack)[len(stack) - cfg.speech_trainable_layers :] if cfg.speech_trainable_layers else []:
+                layer.requires_grad_(True)
+            # The norm after the stack belongs to the top of the tower (Whisper's `layer_norm`, wav2vec 2.0's).
+            for owner in (self.speech_model, getattr(self.speech_model, "encoder", None)):
+                norm = getattr(owner, "layer_norm", None) if owner is not None else None
+                if isinstance(norm, nn.LayerNorm) and cfg.speech_trainable_layers:
+                    norm.requires_grad_(True)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> SpeechCTClipModel:
+        """Frozen towers stay in eval mode (no dropout, no SpecAugment) while the rest trains."""
+        super().train(mode)
+        for name in self._frozen_towers():
+            for module in self._tower_modules()[name]:
+                module.eval()
+        return self
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any) -> SpeechCTClipModel:
+        """`PreTrainedModel.from_pretrained`, then the config's freeze flags (loading builds fresh parameters)."""
+        model = super().from_pretrained(*args, **kwargs)
+        model = model[0] if isinstance(model, tuple) else model
+        model.apply_freezing()
+        return model
+
+    # ----------------------------------------------------------------------------------------------- CT
+
+    def get_ct_features(self, ct_values: torch.Tensor, **kwargs) -> BaseModelOutputWithPooling:
+        """Projected (not normalised) CT embedding in `pooler_output`; the token grid in `last_hidden_state`."""
+        outputs = self.ct_model(ct_values, return_dict=True, **kwargs)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=outputs.last_hidden_state,
+            pooler_output=self.ct_projection(outputs.pooler_output),
+            hidden_states=outputs.hidden_states,
+        )
+
+    # ----------------------------------------------------------------------------------------------- speech
+
+    @property
+    def speech_input_name(self) -> str:
+        return self.speech_model.main_input_name
+
+    def speech_window(self) -> tuple[int, int, int | None]:
+        """(window, overlap, fixed_length) in input units: samples for waveforms, frames for spectrograms."""
+        cfg = self.config
+        rate = cfg.speech_sampling_rate if self.speech_input_name == "input_values" else cfg.speech_feature_rate
+        fixed = None
+        max_source = getattr(cfg.speech_config, "max_source_positions", None)
+        if self.speech_input_name == "input_features" and max_source is not None:
+            fixed = 2 * max_source  # Whisper's encoder takes exactly 30 s of 10 ms frames (stride-2 conv).
+        window = fixed or round(cfg.speech_window_seconds * rate)
+        # A fixed-length encoder dictates the window; the overlap keeps the configured share of it (2 s of 30 s).
+        overlap = round(window * cfg.speech_window_overlap_seconds / cfg.speech_window_seconds)
+        if not 0 <= overlap < window:
+            raise ValueError(f"speech window overlap {overlap} must lie in [0, window {window}) input units.")
+        return window, overlap, fixed
+
+    def _check_speech(self, speech_values: torch.Tensor, mask: torch.Tensor | None) -> None:
+        if self.speech_input_name == "input_values":
+            require_ndim("speech_values", speech_values, 2, "waveforms (batch, samples)")
+        else:
+            require_ndim("speech_values", speech_values, 3, "spectrograms (batch, mel_bins, frames)")
+            bins = getattr(self.config.speech_config, "num_mel_bins", None)
+            if bins is not None and speech_values.shape[1] != bins:
+                raise ValueError(
+                    f"`speech_values` has {speech_values.shape[1]} mel bins; the speech tower takes {bins}."
+                )
+        if speech_values.shape[-1] == 0:
+            raise ValueError("`speech_values` is empty (0 samples/frames).")
+        require_finite("speech_values", speech_values)
+        if mask is not None:
+            if mask.shape != (speech_values.shape[0], speech_values.shape[-1]):
+                raise ValueError(
+                    f"`speech_attention_mask` has shape {tuple(mask.shape)}; expected (batch, length) = "
+                    f"{(speech_values.shape[0], speech_values.shape[-1])}."
+                )
+            empty = (mask.sum(dim=-1) == 0).nonzero().flatten().tolist()
+            if empty:
+                raise ValueError(f"`speech_attention_mask` rows {empty} are all zero: those recordings are empty.")
+
+    def _frame_mask(self, input_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Which encoder output frames carry audio, from the input-unit mask."""
+        lengths = input_mask.sum(dim=-1)
+        to_frames = getattr(self.speech_model, "_get_feat_extract_output_lengths", None)
+        if to_frames is not None:
+            frame_lengths = to_frames(lengths).long()
+        else:
+            frame_lengths = torch.ceil(lengths * num_frames / input_mask.shape[-1]).long()
+        return torch.arange(num_frames, device=input_mask.device)[None, :] < frame_lengths[:, None]
+
+    def _encode_speech_frames(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ModelOutput]:
+        """Run the speech tower on same-length inputs and pool each row into one vector."""
+        kwargs: dict[str, Any] = {self.speech_input_name: values}
+        if _accepts(self.speech_model, "attention_mask"):
+            kwargs["attention_mask"] = mask.long()
+        if self.speech_layer_weights is not None:
+            kwargs["output_hidden_states"] = True
+        outputs = self.speech_model(**kwargs, return_dict=True)
+        hidden = (
+            self.speech_layer_weights(outputs.hidden_states)
+            if self.speech_layer_weights is not None
+            else outputs.last_hidden_state
+        )
+        frame_mask = self._frame_mask(mask, hidden.shape[1])
+        pooled = (
+            masked_mean(hidden, frame_mask) if self.speech_pooler is None else self.speech_pooler(hidden, frame_mask)
+        )
+        return pooled, outputs
+
+    def get_speech_features(
+        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None = None
+    ) -> SpeechCTClipSpeechOutput:
+        """Projected (not normalised) speech embedding. Audio longer than a window is cut into overlapping windows
+        (paper: 30 s, 2 s overlap); each is encoded and the window embeddings are averaged."""
+        self._check_speech(speech_values, speech_attention_mask)
+        batch, length = speech_values.shape[0], speech_values.shape[-1]
+        mask = (
+            torch.ones(batch, length, dtype=torch.bool, device=speech_values.device)
+            if speech_attention_mask is None
+            else speech_attention_mask.bool()
+        )
+        window, overlap, fixed = self.speech_window()
+        step = window - overlap
+        num_windows = 1 + math.ceil(max(length - window, 0) / step)
+        span = window if (num_windows > 1 or fixed) else length
+        padded_length = (num_windows - 1) * step + span
+        pad = padded_length - length
+        values = speech_values.to(self.speech_model.dtype)
+        if pad:
+            # Waveforms pad with silence (0); spectrograms with each recording's quietest value (Whisper's silence).
+            fill = values.amin(dim=(1, 2), keepdim=True) if values.ndim == 3 else torch.zeros_like(values[:, :1])
+            values = torch.cat((values, fill.expand(*values.shape[:-1], pad)), dim=-1)
+            mask = F.pad(mask, (0, pad), value=False)
+
+        # (batch, ..., windows, span) → (windows · batch, ..., span): one tower call for every window.
+        windows = values.unfold(-1, span, step).movedim(-2, 0)
+        window_masks = mask.unfold(-1, span, step).movedim(-2, 0)
+        pooled, outputs = self._encode_speech_frames(
+            windows.reshape(-1, *windows.shape[2:]), window_masks.reshape(-1, span)
+        )
+        window_embeds = self.speech_projection(pooled).view(num_windows, batch, -1).transpose(0, 1)
+        window_mask = window_masks.any(dim=-1).transpose(0, 1)  # (batch, windows)
+        weights = window_mask.to(window_embeds.dtype).unsqueeze(-1)
+        embeds = (window_embeds * weights).sum(dim=1) / weights.sum(dim=1)
+        hidden = outputs.last_hidden_state
+        return SpeechCTClipSpeechOutput(
+            last_hidden_state=hidden.view(num_windows, batch, *hidden.shape[1:]).transpose(0, 1),
+            pooler_output=embeds,
+            window_embeds=window_embeds,
+            window_mask=window_mask,
+        )
+
+    # ----------------------------------------------------------------------------------------------- text
+
+    def get_text_features(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> BaseModelOutputWithPooling:
+        """Projected (not normalised) text embedding: CT-CLIP reads the first ([CLS]) token."""
+        require_ndim("input_ids", input_ids, 2, "token ids (batch, tokens)")
+        vocab = self.config.text_config.vocab_size
+        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= vocab):
+            raise ValueError(f"`input_ids` holds ids outside [0, {vocab}): was it made by another tokenizer?")
+        kwargs = {"attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        outputs = self.text_model(input_ids=input_ids, return_dict=True, **kwargs)
+        hidden = outputs.last_hidden_state
+        if self.config.text_pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            pooled = masked_mean(hidden, attention_mask.bool() if attention_mask is not None else None)
+        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=self.text_projection(pooled))
+
+    # ----------------------------------------------------------------------------------------------- forward
+
+    def forward(
+        self,
+        ct_values: torch.Tensor | None = None,
+        speech_values: torch.Tensor | None = None,
+        speech_attention_mask: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        ct_embeds: torch.Tensor | None = None,
+        text_embeds: torch.Tensor | None = None,
+        return_loss: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SpeechCTClipOutput | tuple:
+        r"""
+        Any subset of modalities may be given. `ct_embeds` / `text_embeds` are precomputed projected embeddings of
+        frozen towers (e.g. from a cache) used instead of running those towers.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        for name, raw, cached in (("ct", ct_values, ct_embeds), ("text", input_ids, text_embeds)):
+            if raw is not None and cached is not None:
+                raise ValueError(f"Give either the {name} inputs or `{name}_embeds`, not both.")
+        require_same_batch(
+            ct_values=ct_values,
+            speech_values=speech_values,
+            input_ids=input_ids,
+            ct_embeds=ct_embeds,
+            text_embeds=text_embeds,
+        )
+        for name, cached in (("ct_embeds", ct_embeds), ("text_embeds", text_embeds)):
+            if cached is not None:
+                require_ndim(name, cached, 2, f"embeddings (batch, {self.config.projection_dim})")
+                require_finite(name, cached)
+
+        ct_out = speech_out = text_out = None
+        if ct_values is not None:
+            ct_out = self.get_ct_features(ct_values)
+            ct_embeds = ct_out.pooler_output
+        if speech_values is not None:
+            speech_out = self.get_speech_features(speech_values, speech_attention_mask)
+        if input_ids is not None:
+            text_out = self.get_text_features(input_ids, attention_mask, token_type_ids)
+            text_embeds = text_out.pooler_output
+
+        ct = F.normalize(ct_embeds, dim=-1) if ct_embeds is not None else None
+        speech = F.normalize(speech_out.pooler_output, dim=-1) if speech_out is not None else None
+        text = F.normalize(text_embeds, dim=-1) if text_embeds is not None else None
+        speech_scale, text_scale = self.speech_logit_scale.exp(), self.logit_scale.exp()
+
+        logits: dict[str, torch.Tensor | None] = dict.fromkeys(
+            ("speech_ct", "ct_speech", "text_ct", "ct_text", "speech_text", "text_speech")
+        )
+        for a_name, a, b_name, b, scale in (
+            ("speech", speech, "ct", ct, speech_scale),
+            ("text", text, "ct", ct, text_scale),
+            ("speech", speech, "text", text, speech_scale),
+        ):
+            if a is not None and b is not None:
+                logits[f"{a_name}_{b_name}"] = scale * a @ b.T
+                logits[f"{b_name}_{a_name}"] = logits[f"{a_name}_{b_name}"].T
+
+        loss = contrastive = distill = None
+        if speech is not None and text is not None:
+            distill = cosine_distillation_loss(speech, text)
+        if return_loss:
+            if speech is not None and ct is not None:
+                if self.config.distill_weight > 0 and text is None:
+                    raise ValueError(
+                        f"distill_weight={self.config.distill_weight} needs the teacher text: pass `input_ids` or "
+                        "`text_embeds` (or set distill_weight=0 for the no-distillation baseline)."
+                    )
+                contrastive = contrastive_loss(speech, ct, speech_scale)
+                loss = contrastive + self.config.distill_weight * distill if distill is not None else contrastive
+            elif text is not None and ct is not None:
+                contrastive = contrastive_loss(text, ct, text_scale)
+                loss = contrastive
+            else:
+                raise ValueError("return_loss=True needs a CT input plus speech (student) or text (teacher).")
+
+        output = SpeechCTClipOutput(
+            loss=loss,
+            contrastive_loss=contrastive,
+            distill_loss=distill,
+            **{f"logits_{k}": v for k, v in logits.items()},
+            ct_embeds=ct,
+            speech_embeds=speech,
+            text_embeds=text,
+            ct_model_output=ct_out,
+            speech_model_output=speech_out,
+            text_model_output=text_out,
+        )
+        return output if return_dict else output.to_tuple()
+
+    # ----------------------------------------------------------------------------------------------- building
+
+    @classmethod
+    def from_tower_pretrained(
+        cls,
+        *,
+        speech: str | None = None,
+        text: str | None = None,
+        ct: str | None = None,
+        teacher: str | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        **from_pretrained_kwargs: Any,
+    ) -> SpeechCTClipModel:
+        """Build the model from one pretrained checkpoint per tower, like
+        `VisionTextDualEncoderModel.from_vision_text_pretrained`.
+
+        Args:
+            speech: a transformers audio checkpoint (`openai/whisper-base`, HuBERT, wav2vec 2.0; Whisper gives its
+                encoder).
+            text: a BERT-family checkpoint (CT-CLIP: `microsoft/BiomedVLP-CXR-BERT-specialized`).
+            ct: a [`CTViTModel`] checkpoint.
+            teacher: a SpeechCTClip checkpoint (e.g. converted CT-CLIP) whose CT and text towers, projections and
+                text↔CT temperature are taken as the frozen teacher; `ct` / `text` then stay unset.
+            config_kwargs: further [`SpeechCTClipConfig`] fields (projection_dim, distill_weight, pooling, …).
+        """
+        config_kwargs = dict(config_kwargs or {})
+        teacher_model = None
+        if teacher is not None:
+            if ct is not None or text is not None:
+                raise ValueError("Give `teacher` or the `ct`/`text` towers, not both.")
+            teacher_model = cls.from_pretrained(teacher, **from_pretrained_kwargs)
+            config_kwargs.setdefault("ct_config", teacher_model.config.ct_config)
+            config_kwargs.setdefault("text_config", teacher_model.config.text_config)
+            config_kwargs.setdefault("projection_dim", teacher_model.config.projection_dim)
+            config_kwargs.setdefault("text_pooling", teacher_model.config.text_pooling)
+        speech_tower = text_tower = ct_tower = None
+        if speech is not None:
+            speech_tower = AutoModel.from_pretrained(speech, **from_pretrained_kwargs)
+            if speech_tower.config.is_encoder_decoder:
+                speech_tower = speech_tower.get_encoder()
+            config_kwargs["speech_config"] = AutoConfig.from_pretrained(speech)
+        if text is not None:
+            text_tower = AutoModel.from_pretrained(text, **from_pretrained_kwargs)
+            config_kwargs["text_config"] = text_tower.config
+        if ct is not None:
+            ct_tower = CTViTModel.from_pretrained(ct, **from_pretrained_kwargs)
+            config_kwargs["ct_config"] = ct_tower.config
+
+        model = cls(SpeechCTClipConfig(**config_kwargs))
+        for tower, target in (
+            (speech_tower, model.speech_model),
+            (text_tower, model.text_model),
+            (ct_tower, model.ct_model),
+        ):
+            if tower is not None:
+                _load_matching(target, tower.state_dict(), type(tower).__name__)
+        if teacher_model is not None:
+            for name in ("ct_model", "text_model", "ct_projection", "text_projection"):
+                getattr(model, name).load_state_dict(getattr(teacher_model, name).state_dict())
+            model.logit_scale.data.copy_(teacher_model.logit_scale.data)
+        return model
+
+
+def _load_matching(target: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load a tower's weights, tolerating only heads/poolers the tower does not have."""
+    result = target.load_state_dict(state, strict=False)
+    if result.missing_keys:
+        raise ValueError(f"{source} checkpoint lacks weights the tower needs: {result.missing_keys[:8]} …")
+
+
+__all__ = ["SpeechCTClipModel", "SpeechCTClipOutput", "SpeechCTClipPreTrainedModel", "SpeechCTClipSpeechOutput"]

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Create (or reuse) .venv and install the package with its dev extra.
+# Works on a fresh Debian machine with Python >= 3.11: installs python3-venv when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: $PY is not Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      "$PY" -m venv .venv
+    else
+      echo "error: '$PY -m venv' failed; install python3-venv" >&2
+      exit 1
+    fi
+  fi
+fi
+
+# Reinstall only when pyproject.toml changed since the last successful install.
+stamp=".venv/.speechct-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  echo "$want" > "$stamp"
+fi
