@@ -168,7 +168,7 @@ def infer_text_config(state: dict[str, torch.Tensor]) -> BertConfig:
         vocab_size=vocab,
         hidden_size=hidden,
         num_hidden_layers=max(layers) + 1,
-        num_attention_heads=hidden // 64,
+        num_attention_heads=max(1, hidden // 64),
         intermediate_size=state[f"{TEXT}encoder.layer.0.intermediate.dense.weight"].shape[0],
         max_position_embeddings=state[f"{TEXT}embeddings.position_embeddings.weight"].shape[0],
         type_vocab_size=state[f"{TEXT}embeddings.token_type_embeddings.weight"].shape[0],

@@ -366,7 +366,11 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             windows.reshape(-1, *windows.shape[2:]), window_masks.reshape(-1, span)
         )
         window_embeds = self.speech_projection(pooled).view(num_windows, batch, -1).transpose(0, 1)
-        window_mask = window_masks.any(dim=-1).transpose(0, 1)  # (batch, windows)
+        # A recording owns the windows it would get on its own (from its length), so that its embedding does not
+        # depend on what it is batched with: a window holding only the overlap tail of a shorter clip is not its.
+        lengths = mask.sum(dim=-1)
+        own = 1 + torch.div((lengths - window).clamp(min=0) + step - 1, step, rounding_mode="floor")
+        window_mask = torch.arange(num_windows, device=mask.device)[None, :] < own[:, None]  # (batch, windows)
         weights = window_mask.to(window_embeds.dtype).unsqueeze(-1)
         embeds = (window_embeds * weights).sum(dim=1) / weights.sum(dim=1)
         hidden = outputs.last_hidden_state
