@@ -49,7 +49,8 @@ class SpeechCTClipConfig(PreTrainedConfig):
         speech_feature_rate: frames per second of `speech_values` for spectrogram towers (`input_features`;
             100 for Whisper's 10 ms hop).
         speech_window_seconds / speech_window_overlap_seconds: audio longer than a window is cut into overlapping
-            windows that are encoded separately and whose embeddings are averaged (paper: 30 s / 2 s).
+            windows that are encoded separately and whose embeddings are averaged (paper: 30 s / 2 s). An encoder
+            with a fixed input length (Whisper: 30 s) sets the window itself; the overlap keeps its share of it.
         text_pooling: `"cls"` (CT-CLIP: the first token) or masked `"mean"`.
         freeze_ct / freeze_text / freeze_speech: frozen towers (and their projections) get no gradient and stay in
             eval mode. Defaults: the distillation setting, CT and text teachers frozen.

@@ -29,7 +29,10 @@ def gather_with_grad(features: torch.Tensor) -> torch.Tensor:
 
 
 def contrastive_loss(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE between L2-normalised row-paired embeddings `a` and `b` (`logit_scale` already exp'd)."""
+    """Symmetric InfoNCE between L2-normalised row-paired embeddings `a` and `b` (`logit_scale` already exp'd).
+
+    Across processes every rank must hold the same number of rows (as DDP's samplers give); the loss is the mean
+    over the local rows, so averaging it over ranks (DDP's gradient mean) gives the global-batch loss."""
     world, rank = _world()
     labels = torch.arange(a.shape[0], device=a.device) + rank * a.shape[0]
     if world == 1:

@@ -245,10 +245,9 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args: Any, **kwargs: Any) -> SpeechCTClipModel:
         """`PreTrainedModel.from_pretrained`, then the config's freeze flags (loading builds fresh parameters)."""
-        model = super().from_pretrained(*args, **kwargs)
-        model = model[0] if isinstance(model, tuple) else model
-        model.apply_freezing()
-        return model
+        loaded = super().from_pretrained(*args, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded).apply_freezing()  # tuple with output_loading_info
+        return loaded
 
     # ----------------------------------------------------------------------------------------------- CT
 
