@@ -221,18 +221,24 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         self.logit_scale.requires_grad_(not (cfg.freeze_ct and cfg.freeze_text))
         self.speech_logit_scale.requires_grad_(not cfg.freeze_speech)
         if not cfg.freeze_speech and cfg.speech_trainable_layers is not None:
-            stack = self._speech_layer_stack()
-            if stack is None:
-                raise ValueError("speech_trainable_layers is set but the speech tower has no `layers` stack.")
-            self.speech_model.requires_grad_(False)
-            for layer in list(stack)[len(stack) - cfg.speech_trainable_layers :] if cfg.speech_trainable_layers else []:
-                layer.requires_grad_(True)
-            # The norm after the stack belongs to the top of the tower (Whisper's `layer_norm`, wav2vec 2.0's).
-            for owner in (self.speech_model, getattr(self.speech_model, "encoder", None)):
-                norm = getattr(owner, "layer_norm", None) if owner is not None else None
-                if isinstance(norm, nn.LayerNorm) and cfg.speech_trainable_layers:
-                    norm.requires_grad_(True)
+            self._train_top_speech_layers(cfg.speech_trainable_layers)
         self.train(self.training)
+
+    def _train_top_speech_layers(self, k: int) -> None:
+        """Freeze the speech tower but its top `k` layers and the norm that follows them (the paper's recipe)."""
+        stack = self._speech_layer_stack()
+        if stack is None or k > len(stack):
+            found = 0 if stack is None else len(stack)
+            raise ValueError(f"speech_trainable_layers={k}, but the speech tower has {found} layers.")
+        self.speech_model.requires_grad_(False)
+        for layer in list(stack)[len(stack) - k :]:
+            layer.requires_grad_(True)
+        # Norms applied after the stack: Whisper's `layer_norm`; wav2vec 2.0 / HuBERT's only in the stable-norm variant.
+        final_norm = getattr(self.speech_model, "layer_norm", None)
+        if getattr(self.config.speech_config, "do_stable_layer_norm", False):
+            final_norm = getattr(getattr(self.speech_model, "encoder", None), "layer_norm", None)
+        if k and isinstance(final_norm, nn.LayerNorm):
+            final_norm.requires_grad_(True)
 
     def train(self, mode: bool = True) -> SpeechCTClipModel:
         """Frozen towers stay in eval mode (no dropout, no SpecAugment) while the rest trains."""

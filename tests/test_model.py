@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from numpy_reference import cosine_distance, info_nce
 from transformers import GPT2Config
 
 from modeling_speechct import SpeechCTClipConfig, SpeechCTClipModel
@@ -22,16 +23,6 @@ def _inputs(batch=3, samples=800, tokens=9, speech="hubert"):
     )
 
 
-def _np_info_nce(a: np.ndarray, b: np.ndarray, scale: float) -> float:
-    logits = scale * a @ b.T
-
-    def ce(x):
-        x = x - x.max(axis=1, keepdims=True)
-        return float(np.mean(-(np.diag(x) - np.log(np.exp(x).sum(axis=1)))))
-
-    return (ce(logits) + ce(logits.T)) / 2
-
-
 @pytest.mark.parametrize("speech", ["hubert", "whisper"])
 @pytest.mark.parametrize("distill_weight", [0.0, 0.7])
 def test_loss_equals_float64_recomputation(speech, distill_weight):
@@ -42,8 +33,8 @@ def test_loss_equals_float64_recomputation(speech, distill_weight):
     s, c, t = (x.detach().double().numpy() for x in (out.speech_embeds, out.ct_embeds, out.text_embeds))
     for x in (s, c, t):
         np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-6)
-    contrastive = _np_info_nce(s, c, np.exp(2.0))
-    distill = float(np.mean(1 - np.sum(s * t, axis=1)))
+    contrastive = info_nce(s, c, np.exp(2.0))
+    distill = cosine_distance(s, t)
     np.testing.assert_allclose(out.contrastive_loss.item(), contrastive, rtol=1e-5)
     np.testing.assert_allclose(out.distill_loss.item(), distill, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out.loss.item(), contrastive + distill_weight * distill, rtol=1e-5)
@@ -57,7 +48,7 @@ def test_teacher_loss_without_speech():
     inputs.pop("speech_values")
     out = model(**inputs, return_loss=True)
     t, c = out.text_embeds.detach().double().numpy(), out.ct_embeds.detach().double().numpy()
-    np.testing.assert_allclose(out.loss.item(), _np_info_nce(t, c, np.e), rtol=1e-5)
+    np.testing.assert_allclose(out.loss.item(), info_nce(t, c, np.e), rtol=1e-5)
     assert out.speech_embeds is None and out.logits_speech_ct is None and out.distill_loss is None
 
 
@@ -209,3 +200,13 @@ def test_towers_that_cannot_serve_are_refused():
         tiny_speechct_config(speech_pooling="max")
     with pytest.raises(ValueError, match="model_type"):
         SpeechCTClipConfig(speech_config={"hidden_size": 3})
+
+
+def test_whisper_top_layers_train_with_the_final_norm_and_too_many_layers_is_refused():
+    model = SpeechCTClipModel(tiny_speechct_config("whisper", speech_trainable_layers=1))
+    trainable = {n for n, p in model.speech_model.named_parameters() if p.requires_grad}
+    assert trainable == {
+        n for n, _ in model.speech_model.named_parameters() if n.startswith(("layers.1.", "layer_norm."))
+    }
+    with pytest.raises(ValueError, match="speech_trainable_layers=5, but the speech tower has 2 layers"):
+        SpeechCTClipModel(tiny_speechct_config(speech_trainable_layers=5))
