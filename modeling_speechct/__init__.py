@@ -5,10 +5,11 @@ Importing the package registers its configs and models with the Auto classes, an
 where this package is not installed.
 """
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from .configuration_ct_vit import CTViTConfig
 from .configuration_speechct_clip import SpeechCTClipConfig
+from .feature_extraction_ct import CTFeatureExtractor, CTVolumeDataset
 from .modeling_ct_vit import CTViTModel, CTViTModelOutput, CTViTPreTrainedModel
 from .modeling_speechct_clip import (
     SpeechCTClipModel,
@@ -16,23 +17,29 @@ from .modeling_speechct_clip import (
     SpeechCTClipPreTrainedModel,
     SpeechCTClipSpeechOutput,
 )
+from .processing_speechct_clip import SpeechCTClipProcessor
 
 AutoConfig.register(CTViTConfig.model_type, CTViTConfig, exist_ok=True)
 AutoConfig.register(SpeechCTClipConfig.model_type, SpeechCTClipConfig, exist_ok=True)
 AutoModel.register(CTViTConfig, CTViTModel, exist_ok=True)
 AutoModel.register(SpeechCTClipConfig, SpeechCTClipModel, exist_ok=True)
+AutoProcessor.register(SpeechCTClipConfig, SpeechCTClipProcessor, exist_ok=True)
 for _config_class, _model_class in ((CTViTConfig, CTViTModel), (SpeechCTClipConfig, SpeechCTClipModel)):
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
+SpeechCTClipProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
+    "CTFeatureExtractor",
     "CTViTConfig",
     "CTViTModel",
     "CTViTModelOutput",
     "CTViTPreTrainedModel",
+    "CTVolumeDataset",
     "SpeechCTClipConfig",
     "SpeechCTClipModel",
     "SpeechCTClipOutput",
     "SpeechCTClipPreTrainedModel",
+    "SpeechCTClipProcessor",
     "SpeechCTClipSpeechOutput",
 ]

@@ -1,0 +1,68 @@
+"""Audio in any form (path, numpy, torch; any rate and channel count) → checked mono float32 at a target rate."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+# Largest channel count taken as a channel axis when an array's layout is ambiguous (7.1 surround has 8).
+MAX_CHANNELS = 8
+
+
+def load_audio(audio: Any, sampling_rate: int | None = None, name: str = "audio") -> tuple[np.ndarray, int]:
+    """Return `(mono float32 samples, sample rate)`. Paths are read with soundfile (its rate wins); arrays need
+    `sampling_rate`. 2-D arrays may be (channels, samples) or (samples, channels)."""
+    if isinstance(audio, (str, os.PathLike)):
+        import soundfile as sf
+
+        try:
+            data, file_rate = sf.read(os.fspath(audio), dtype="float32", always_2d=True)
+        except Exception as err:
+            raise ValueError(f"{audio}: cannot read as audio ({type(err).__name__}: {err}).") from err
+        samples, rate, name = data.mean(axis=1), int(file_rate), os.fspath(audio)
+    else:
+        array = audio.detach().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)
+        if sampling_rate is None:
+            raise ValueError(
+                f"{name}: unknown sample rate — pass `sampling_rate=` with arrays (files carry their own)."
+            )
+        samples, rate = _to_mono(array.astype(np.float32, copy=False), name), sampling_rate
+    if not isinstance(rate, (int, np.integer)) or rate <= 0:
+        raise ValueError(f"{name}: sample rate {rate!r} is not a positive whole number of Hz.")
+    check_waveform(samples, name)
+    return samples, int(rate)
+
+
+def _to_mono(array: np.ndarray, name: str) -> np.ndarray:
+    if array.ndim == 1:
+        return array
+    if array.ndim == 2:
+        if array.shape[0] <= MAX_CHANNELS < array.shape[1] or array.shape[0] < array.shape[1] <= MAX_CHANNELS:
+            return array.mean(axis=0)  # (channels, samples)
+        if array.shape[1] <= MAX_CHANNELS:
+            return array.mean(axis=1)  # (samples, channels)
+    raise ValueError(
+        f"{name}: audio array of shape {array.shape} is neither (samples,), (channels, samples) nor "
+        f"(samples, channels) with at most {MAX_CHANNELS} channels."
+    )
+
+
+def check_waveform(samples: np.ndarray, name: str) -> None:
+    if samples.size == 0:
+        raise ValueError(f"{name}: the recording is empty (0 samples).")
+    if not np.isfinite(samples).all():
+        raise ValueError(f"{name}: {int((~np.isfinite(samples)).sum())} NaN/Inf sample(s).")
+    if not np.any(samples):
+        raise ValueError(f"{name}: the recording is silent (every sample is zero).")
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited (windowed-sinc) resampling with torchaudio; a no-op at the target rate."""
+    if rate == target_rate:
+        return samples
+    import torch
+    import torchaudio.functional as AF
+
+    return AF.resample(torch.from_numpy(np.ascontiguousarray(samples)), rate, target_rate).numpy()
