@@ -165,3 +165,27 @@ def read_dicom_series(folder: Path, series_uid: str | None = None) -> RawVolume:
     lps[:3, 3] = positions[0]
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
     return RawVolume(array=array, affine=ras, source=f"{folder} (series {uid})", already_hu=True)
+
+
+def canonical_affine(spacing, origin=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """Voxel → RAS mm affine of a canonical array: depth runs Superior (+z), height Left (−x), width Posterior (−y)."""
+    affine = np.zeros((4, 4))
+    affine[2, 0], affine[0, 1], affine[1, 2] = spacing[0], -spacing[1], -spacing[2]
+    affine[:3, 3], affine[3, 3] = origin, 1.0
+    return affine
+
+
+def write_nifti(volume: np.ndarray, spacing, path: str | os.PathLike, axcodes: str = "SLP", origin=(0.0, 0.0, 0.0)):
+    """Write a canonical (S, L, P)-ordered `volume` with `spacing` (mm per axis) as NIfTI whose voxel axes follow
+    `axcodes` (e.g. "LPS" as CT-RATE stores, "RAS", "IPR"); the affine is adjusted so every choice describes the same
+    anatomy and `CTFeatureExtractor` reads back the same tensor."""
+    import nibabel as nib
+    from nibabel import orientations
+
+    transform = orientations.ornt_transform(
+        orientations.axcodes2ornt(tuple("SLP")), orientations.axcodes2ornt(tuple(axcodes.upper()))
+    )
+    stored = np.ascontiguousarray(orientations.apply_orientation(volume, transform))
+    affine = canonical_affine(spacing, origin) @ orientations.inv_ornt_aff(transform, volume.shape)
+    nib.save(nib.Nifti1Image(stored, affine), os.fspath(path))
+    return path

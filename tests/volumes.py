@@ -6,7 +6,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nibabel import orientations
+
+from modeling_speechct import ct_io
 
 SPACING = (2.0, 0.7, 0.8)  # (S, L, P) mm
 
@@ -22,23 +23,16 @@ def canonical_volume(shape=(12, 40, 36), seed=0) -> np.ndarray:
     return volume.astype(np.int16)
 
 
-def canonical_affine(spacing=SPACING, origin=(12.0, -30.0, 100.0)) -> np.ndarray:
-    """Voxel (s, l, p) → RAS mm: depth goes Superior (+z), height Left (−x), width Posterior (−y)."""
-    affine = np.zeros((4, 4))
-    affine[2, 0], affine[0, 1], affine[1, 2] = spacing[0], -spacing[1], -spacing[2]
-    affine[:3, 3], affine[3, 3] = origin, 1.0
-    return affine
+ORIGIN = (12.0, -30.0, 100.0)
+
+
+def canonical_affine(spacing=SPACING) -> np.ndarray:
+    return ct_io.canonical_affine(spacing, ORIGIN)
 
 
 def write_nifti(volume: np.ndarray, path: Path, axcodes: str, spacing=SPACING) -> Path:
-    """Store the canonical `volume` with its axes permuted/flipped to `axcodes`, affine adjusted to match."""
-    transform = orientations.ornt_transform(
-        orientations.axcodes2ornt(tuple("SLP")), orientations.axcodes2ornt(tuple(axcodes))
-    )
-    stored = orientations.apply_orientation(volume, transform)
-    affine = canonical_affine(spacing) @ orientations.inv_ornt_aff(transform, volume.shape)
-    assert "".join(nib.aff2axcodes(affine)) == axcodes
-    nib.save(nib.Nifti1Image(np.ascontiguousarray(stored), affine), str(path))
+    path = ct_io.write_nifti(volume, spacing, path, axcodes, origin=ORIGIN)
+    assert "".join(nib.aff2axcodes(nib.load(str(path)).affine)) == axcodes
     return path
 
 
