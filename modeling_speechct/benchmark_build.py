@@ -1,0 +1,125 @@
+"""Build the embedded benchmark: procedural chest CTs, CT-RATE-style reports and spoken reports, on disk in the
+CT-RATE + Speech-RATE layout, reproducibly (every volume is a function of the seed and its index alone) and
+resumably (finished volumes, tables and wavs are kept; files are written through temporary names).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import ctrate
+from .ct_io import write_nifti
+from .labels import CT_RATE_LABELS
+
+# Stored voxel orders drawn per volume, so that loading always has to reorient (CT-RATE itself stores L, P, S).
+ORIENTATIONS = ("LPS", "RAS", "LAS", "RPI", "SLP", "PLS")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    out: Path
+    num_volumes: int = 1500
+    valid_fraction: float = 0.15
+    test_fraction: float = 0.15
+    shape: tuple[int, int, int] = (48, 96, 96)
+    seed: int = 0
+    workers: int = 2
+    tts_backends: tuple[str, ...] = ("espeak", "flite")
+    speech: bool = True
+
+
+def assign_splits(config: BuildConfig) -> list[tuple[str, int]]:
+    """(split, patient number) per volume index: a seeded shuffle, then the requested fractions."""
+    order = np.random.default_rng([config.seed, 1]).permutation(config.num_volumes)
+    n_valid = round(config.num_volumes * config.valid_fraction)
+    n_test = round(config.num_volumes * config.test_fraction)
+    splits = [""] * config.num_volumes
+    counters = dict.fromkeys(ctrate.SPLITS, 0)
+    for rank, index in enumerate(order):
+        splits[index] = "valid" if rank < n_valid else "test" if rank < n_valid + n_test else "train"
+    assigned = []
+    for split in splits:
+        counters[split] += 1
+        assigned.append((split, counters[split]))
+    return assigned
+
+
+def build_volume(args: tuple[BuildConfig, int, str, int]) -> dict[str, Any]:
+    """Generate volume `index` (and its report) from `(seed, index)` alone; write the NIfTI unless present."""
+    from .phantom import generate_case
+    from .reports import write_report
+
+    config, index, split, patient = args
+    rng = np.random.default_rng([config.seed, 0, index])
+    case = generate_case(rng, shape=config.shape)
+    findings, impressions = write_report(case.findings, rng)
+    axcodes = ORIENTATIONS[int(rng.integers(len(ORIENTATIONS)))]
+    name = ctrate.volume_name(split, patient)
+    path = ctrate.volume_path(config.out, name)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".nii.gz", delete=False) as tmp:
+            pass
+        write_nifti(case.volume, case.spacing, tmp.name, axcodes)
+        os.replace(tmp.name, path)
+    return {
+        "split": split,
+        "name": name,
+        "findings": findings,
+        "impressions": impressions,
+        "labels": [case.labels[label] for label in CT_RATE_LABELS],
+        "spacing": case.spacing,
+    }
+
+
+def write_tables(root: Path, rows: list[dict[str, Any]]) -> None:
+    """Reports, labels and metadata CSVs per split, with CT-RATE's file and column names."""
+    for split in ctrate.SPLITS:
+        part = [r for r in rows if r["split"] == split]
+        ctrate.write_csv_atomic(
+            ctrate.reports_csv(root, split),
+            ctrate.REPORT_COLUMNS,
+            [(r["name"], ctrate.NOT_GIVEN, "Non-contrast chest CT.", r["findings"], r["impressions"]) for r in part],
+        )
+        ctrate.write_csv_atomic(
+            ctrate.labels_csv(root, split), ("VolumeName", *CT_RATE_LABELS), [(r["name"], *r["labels"]) for r in part]
+        )
+        ctrate.write_csv_atomic(
+            ctrate.metadata_csv(root, split),
+            ctrate.METADATA_COLUMNS,
+            [
+                (r["name"], 1, 0, f"[{r['spacing'][1]:.4f}, {r['spacing'][2]:.4f}]", f"{r['spacing'][0]:.4f}")
+                for r in part
+            ],
+        )
+
+
+def build_benchmark(config: BuildConfig, progress: bool = True) -> dict[str, Any]:
+    """Volumes and reports (process pool), tables, then speech (thread pool around the TTS engines)."""
+    from tqdm.auto import tqdm
+
+    config.out.mkdir(parents=True, exist_ok=True)
+    jobs = [(config, i, split, patient) for i, (split, patient) in enumerate(assign_splits(config))]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=config.workers) as pool:
+        rows = list(
+            tqdm(pool.map(build_volume, jobs, chunksize=8), total=len(jobs), desc="volumes", disable=not progress)
+        )
+    volume_seconds = time.perf_counter() - start
+    write_tables(config.out, rows)
+    stats: dict[str, Any] = {"volumes": len(rows), "volume_seconds": volume_seconds}
+    if config.speech:
+        from .tts import plan_speech, synthesize_all
+
+        texts = [(r["findings"], ctrate.speech_path(config.out, r["name"])) for r in rows]
+        plan = plan_speech(texts, list(config.tts_backends), seed=config.seed)
+        stats["speech"] = synthesize_all(plan, workers=config.workers, progress=progress)
+    return stats

@@ -1,0 +1,48 @@
+"""Build the embedded benchmark in the CT-RATE + Speech-RATE layout (no download).
+
+    python processing/build_benchmark.py --out data/benchmark --num-volumes 1500
+
+Re-running with the same arguments skips what is already built (an interrupted build resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="layout root (gets dataset/…)")
+    parser.add_argument("--num-volumes", type=int, default=BuildConfig.num_volumes)
+    parser.add_argument("--valid-fraction", type=float, default=BuildConfig.valid_fraction)
+    parser.add_argument("--test-fraction", type=float, default=BuildConfig.test_fraction)
+    parser.add_argument("--shape", type=int, nargs=3, default=BuildConfig.shape, metavar=("S", "L", "P"))
+    parser.add_argument("--seed", type=int, default=BuildConfig.seed)
+    parser.add_argument("--workers", type=int, default=BuildConfig.workers)
+    parser.add_argument(
+        "--tts-backends", default=",".join(BuildConfig.tts_backends), help="comma list: espeak, flite, kokoro"
+    )
+    parser.add_argument("--no-speech", action="store_true", help="volumes, reports and labels only")
+    args = parser.parse_args()
+
+    config = BuildConfig(
+        out=args.out,
+        num_volumes=args.num_volumes,
+        valid_fraction=args.valid_fraction,
+        test_fraction=args.test_fraction,
+        shape=tuple(args.shape),
+        seed=args.seed,
+        workers=args.workers,
+        tts_backends=tuple(b for b in args.tts_backends.split(",") if b),
+        speech=not args.no_speech,
+    )
+    stats = build_benchmark(config)
+    print(json.dumps(stats, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
