@@ -26,7 +26,7 @@ ORIENTATIONS = ("LPS", "RAS", "LAS", "RPI", "SLP", "PLS")
 @dataclass(frozen=True)
 class BuildConfig:
     out: Path
-    num_volumes: int = 1500
+    num_volumes: int = 1000
     valid_fraction: float = 0.15
     test_fraction: float = 0.15
     shape: tuple[int, int, int] = (48, 96, 96)
@@ -34,6 +34,9 @@ class BuildConfig:
     workers: int = 2
     tts_backends: tuple[str, ...] = ("espeak", "flite")
     speech: bool = True
+    # Shorter than write_report's defaults: fewer negatives and fillers → ~35 s of speech per report instead of ~50.
+    negation_share: tuple[float, float] = (0.15, 0.45)
+    max_fillers: int = 1
 
 
 def assign_splits(config: BuildConfig) -> list[tuple[str, int]]:
@@ -60,7 +63,7 @@ def build_volume(args: tuple[BuildConfig, int, str, int]) -> dict[str, Any]:
     config, index, split, patient = args
     rng = np.random.default_rng([config.seed, 0, index])
     case = generate_case(rng, shape=config.shape)
-    findings, impressions = write_report(case.findings, rng)
+    findings, impressions = write_report(case.findings, rng, config.negation_share, config.max_fillers)
     axcodes = ORIENTATIONS[int(rng.integers(len(ORIENTATIONS)))]
     name = ctrate.volume_name(split, patient)
     path = ctrate.volume_path(config.out, name)

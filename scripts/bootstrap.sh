@@ -23,6 +23,22 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
+# Offline TTS engines for spoken reports (modeling_speechct.tts; the tests use both): installed quietly, only when
+# one is missing and we are root on a machine with apt-get.
+if ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    log=.venv/apt-tts.log
+    echo "installing espeak-ng and flite (apt-get; log: $log)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng flite; } >"$log" 2>&1; then
+      tail -n 20 "$log" >&2
+      echo "error: apt-get install espeak-ng flite failed (full log: $log)" >&2
+      exit 1
+    fi
+  else
+    echo "warning: espeak-ng or flite is missing; install the Debian packages espeak-ng and flite (as root)" >&2
+  fi
+fi
+
 # Reinstall only when pyproject.toml changed since the last successful install.
 stamp=".venv/.speechct-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
