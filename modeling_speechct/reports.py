@@ -807,26 +807,24 @@ def _material(f: Finding, rng: np.random.Generator) -> str:
 
 
 def _positive(f: Finding, rng: np.random.Generator) -> str:
+    writer = _WRITERS.get(f.label)
+    if writer is not None:
+        return writer(f, rng)
     label = f.label
-    if label == "Lung nodule":
-        return _nodule(f, rng)
-    if label == "Lymphadenopathy":
-        return _lymph(f, rng)
-    if label == "Pleural effusion":
-        return _pleural(f, rng)
-    if label == "Pericardial effusion":
-        return _pericardial(f, rng)
-    if label == "Cardiomegaly":
-        return _cardiomegaly(f, rng)
-    if label == "Hiatal hernia":
-        return _hiatal(f, rng)
-    if label == "Arterial wall calcification":
-        return _arterial(f, rng)
-    if label == "Coronary artery wall calcification":
-        return _coronary(f, rng)
-    if label == "Medical material":
-        return _material(f, rng)
     return _generic(f, rng, _NOUNS[label], _LABEL_EXTRA_TEMPLATES.get(label, ()))
+
+
+_WRITERS = {
+    "Lung nodule": _nodule,
+    "Lymphadenopathy": _lymph,
+    "Pleural effusion": _pleural,
+    "Pericardial effusion": _pericardial,
+    "Cardiomegaly": _cardiomegaly,
+    "Hiatal hernia": _hiatal,
+    "Arterial wall calcification": _arterial,
+    "Coronary artery wall calcification": _coronary,
+    "Medical material": _material,
+}
 
 
 # ----------------------------------------------------------------------------------------------------------------

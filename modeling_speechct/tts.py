@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,18 +106,18 @@ def _wav_seconds(path: Path) -> float | None:
         return None
 
 
-class TTSBackend:
+class TTSBackend(ABC):
     """One offline TTS engine. Subclasses implement `voices`, `available` and `_synthesize_to`."""
 
     name: str = ""
     sample_rate: int | None = None
     install_hint: str = ""
 
-    def voices(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def voices(self) -> list[str]: ...
 
-    def available(self) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def available(self) -> bool: ...
 
     def check_voice(self, voice: str) -> None:
         valid = self.voices()
@@ -160,8 +161,9 @@ class TTSBackend:
             except FileNotFoundError:
                 pass
 
+    @abstractmethod
     def _synthesize_to(self, text: str, path: Path, voice: str, rate: float, pitch: float) -> None:
-        raise NotImplementedError
+        """Write the engine's wav for `text` to `path` (a temporary name; `synthesize` checks and renames it)."""
 
     def _run(self, command: list[str], text: str) -> None:
         try:
