@@ -702,11 +702,7 @@ def _arterial(f: Finding, rng: np.random.Generator) -> str:
     site = f"the {side}{location}"
     if f.side == "bilateral" and not _has_side(location):
         site = f"the {location} on both sides"
-    size = ""
-    if f.size_mm is not None:
-        size = _pick(rng, (" measuring up to {s}", " ({s})", ", up to {s} in length,")).format(
-            s=_size_text(f.size_mm, rng)
-        )
+    size = _plaque_size(f, rng)
     templates = (
         "{NP}{size} {be} {verb} in {site}.",
         "{Site} {shows} {np}{size}.",
@@ -728,14 +724,17 @@ def _arterial(f: Finding, rng: np.random.Generator) -> str:
     return _finish(_render(templates, values, rng), [])
 
 
+def _plaque_size(f: Finding, rng: np.random.Generator) -> str:
+    """Optional size clause for calcified plaques (aortic and coronary)."""
+    if f.size_mm is None:
+        return ""
+    return _pick(rng, (" measuring up to {s}", " ({s})", ", up to {s} in length,")).format(s=_size_text(f.size_mm, rng))
+
+
 def _coronary(f: Finding, rng: np.random.Generator) -> str:
     np_text, plural = _noun_phrase(f, rng, _NOUNS["Coronary artery wall calcification"])
     site = _site(f, rng, default_noun="coronary system")
-    size = ""
-    if f.size_mm is not None:
-        size = _pick(rng, (" measuring up to {s}", " ({s})", ", up to {s} in length,")).format(
-            s=_size_text(f.size_mm, rng)
-        )
+    size = _plaque_size(f, rng)
     templates = (
         "{NP}{size} {be} {verb}{in_site}.",
         "There {be} {np}{size}{in_site}.",
