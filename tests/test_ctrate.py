@@ -68,3 +68,37 @@ def test_collator_feeds_the_model_and_names_corrupt_files(tmp_path):
     skipping = ctrate.SpeechCTClipCollator(tiny_processor(tmp_path), on_error="skip")
     batch = skipping([ds[i] for i in range(3)])
     assert batch["ct_values"].shape[0] == 1 and [name for name, _ in skipping.skipped] == NAMES[1:]
+
+
+def test_a_hub_dataset_id_is_downloaded_by_pattern(tmp_path, monkeypatch):
+    """A non-local root is a Hub dataset id: the tables and the split's folder are fetched, then read alike."""
+    mirror = make_miniature(tmp_path / "hub_copy")
+    calls = []
+
+    def fake_snapshot_download(repo_id, repo_type, allow_patterns, **kwargs):
+        calls.append((repo_id, repo_type, sorted(allow_patterns)))
+        return str(mirror)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot_download)
+    ds = ctrate.load_ct_rate("ibrahimhamamci/CT-RATE", "valid", speech_root="lbuess/Speech-RATE")
+    assert ds["volume_name"] == NAMES
+    assert calls[0] == (
+        "ibrahimhamamci/CT-RATE",
+        "dataset",
+        sorted(
+            [
+                "dataset/radiology_text_reports/*",
+                "dataset/multi_abnormality_labels/*",
+                "dataset/metadata/*",
+                "dataset/valid/*",
+            ]
+        ),
+    )
+    assert calls[1][0] == "lbuess/Speech-RATE"
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", offline)
+    with pytest.raises(FileNotFoundError, match="neither a local folder nor a reachable Hub dataset"):
+        ctrate.load_ct_rate("someone/missing-dataset", "valid")
