@@ -375,10 +375,16 @@ class SpeechJob:
     pitch: float
 
 
-def plan_speech(texts_and_paths: list[tuple[str, Path]], backends: list[str], seed: int) -> list[SpeechJob]:
+def plan_speech(
+    texts_and_paths: list[tuple[str, Path]],
+    backends: list[str],
+    seed: int,
+    voices: dict[str, list[str]] | None = None,
+) -> list[SpeechJob]:
     """Choose backend, voice, rate and pitch for each `(text, path)`, deterministically from `seed`.
 
-    Backends are spread evenly (shuffled round robin), voices evenly within each backend; rate and pitch are
+    Backends are spread evenly (shuffled round robin), voices evenly within each backend (all of its voices, or
+    the subset `voices[backend]`, e.g. to hold some voices out for evaluation); rate and pitch are
     uniform in `RATE_RANGE` and `PITCH_RANGE` (rounded to 3 decimals). Only names are needed: planning works where
     an engine is not installed (`synthesize_all` checks that).
     """
@@ -390,20 +396,27 @@ def plan_speech(texts_and_paths: list[tuple[str, Path]], backends: list[str], se
     n = len(texts_and_paths)
     which = rng.permutation(np.resize(np.arange(len(engines)), n)) if n else np.zeros(0, dtype=int)
     voice_index = np.zeros(n, dtype=int)
-    for b, engine in enumerate(engines):
+    choices = []
+    for name, engine in zip(backends, engines, strict=True):
+        chosen = list((voices or {}).get(name, engine.voices()))
+        for voice in chosen:
+            engine.check_voice(voice)
+        if not chosen:
+            raise ValueError(f"plan_speech: no voices left for backend {name!r}.")
+        choices.append(chosen)
+    for b in range(len(engines)):
         slots = np.flatnonzero(which == b)
-        voice_index[slots] = rng.permutation(np.resize(np.arange(len(engine.voices())), len(slots)))
+        voice_index[slots] = rng.permutation(np.resize(np.arange(len(choices[b])), len(slots)))
     rates = np.round(rng.uniform(*RATE_RANGE, size=n), 3)
     pitches = np.round(rng.uniform(*PITCH_RANGE, size=n), 3)
     jobs = []
     for i, (text, path) in enumerate(texts_and_paths):
-        engine = engines[int(which[i])]
         jobs.append(
             SpeechJob(
                 text=text,
                 path=Path(path),
                 backend=names[int(which[i])],
-                voice=engine.voices()[int(voice_index[i])],
+                voice=choices[int(which[i])][int(voice_index[i])],
                 rate=float(rates[i]),
                 pitch=float(pitches[i]),
             )

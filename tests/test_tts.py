@@ -272,3 +272,11 @@ def test_kokoro_wiring_with_a_stand_in_model(monkeypatch, tmp_path):
     audio, rate, info = _read(tmp_path / "k.wav")
     assert (rate, info.subtype, info.channels, len(audio)) == (24_000, "PCM_16", 1, 24_000)
     assert calls == [("init", "b", "hexgrad/Kokoro-82M"), ("call", "bf_emma", 1.1)]
+
+
+def test_plan_speech_can_hold_voices_out():
+    jobs = plan_speech([(f"text {i}", Path(f"/tmp/{i}.wav")) for i in range(40)], ["espeak", "flite"], seed=1,
+                       voices={"espeak": ["en-us", "en-gb"], "flite": ["slt"]})  # fmt: skip
+    assert {(j.backend, j.voice) for j in jobs} == {("espeak", "en-us"), ("espeak", "en-gb"), ("flite", "slt")}
+    with pytest.raises(ValueError, match="unknown voice 'nobody'"):
+        plan_speech([("a", Path("/tmp/a.wav"))], ["flite"], seed=1, voices={"flite": ["nobody"]})
