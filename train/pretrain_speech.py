@@ -1,0 +1,191 @@
+"""CTC-pretrain the small speech tower on synthetic speech, resumably, within a time budget.
+
+    python train/pretrain_speech.py --output_dir outputs/speech_tower --max_minutes 40
+    accelerate launch train/pretrain_speech.py ...            # the same on several processes / a GPU
+
+1. A pool of distinct sentences (CT-RATE-style report sentences and everyday English, in spoken form) is spoken
+   by espeak-ng and flite in the training voices (cached under --data_dir; re-running reuses it); evaluation
+   sentences are spoken both in training voices and in held-out voices.
+2. Training: duration-bucketed batches of augmented clips (gain, reverberation, noise), CTC loss, AdamW with
+   warm-up and cosine decay; `accelerator.save_state` checkpoints (written to a temporary folder, then renamed)
+   every --save_every steps; --resume continues from the latest one.
+3. The final model, processor and metrics (CER / WER, greedy decoding, seen and unseen voices) go to
+   --output_dir/final.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from accelerate import Accelerator
+from transformers import Wav2Vec2ForCTC, get_cosine_schedule_with_warmup
+
+from modeling_speechct.audio_io import resample
+from modeling_speechct.speech_corpus import sentence_pool, transcript
+from modeling_speechct.speech_tower import (
+    SAMPLING_RATE,
+    augment,
+    build_ctc_processor,
+    character_error_rate,
+    ctc_loss_batch,
+    small_ctc_config,
+    transcribe,
+)
+from modeling_speechct.tts import get_backend, plan_speech, synthesize_all
+
+HELD_OUT = {"espeak": ["en-gb-scotland", "en-us+m7"], "flite": ["rms"]}
+FLITE_TRAIN = ["kal16", "slt", "awb"]  # "kal" is kal16 at 8 kHz
+
+
+def voices(held_out: bool) -> dict[str, list[str]]:
+    espeak = get_backend("espeak").voices()
+    if held_out:
+        return HELD_OUT
+    return {"espeak": [v for v in espeak if v not in HELD_OUT["espeak"]], "flite": FLITE_TRAIN}
+
+
+def speak(texts: list[str], folder: Path, seed: int, held_out: bool, workers: int) -> list[np.ndarray]:
+    """Synthesise (cached) and load as 16 kHz float32 waveforms."""
+    paths = [folder / f"{i:06d}.wav" for i in range(len(texts))]
+    synthesize_all(
+        plan_speech(list(zip(texts, paths, strict=True)), ["espeak", "flite"], seed, voices(held_out)), workers
+    )
+    waves = []
+    for path in paths:
+        audio, rate = sf.read(path, dtype="float32")
+        waves.append(resample(audio, rate, SAMPLING_RATE).astype(np.float32))
+    return waves
+
+
+def batches(durations: np.ndarray, batch_seconds: float, rng: np.random.Generator) -> list[list[int]]:
+    """Shuffle, sort within windows of 50 by duration (little padding), cut at `batch_seconds` of padded audio."""
+    order = rng.permutation(len(durations))
+    order = np.concatenate(
+        [sorted(chunk, key=lambda i: durations[i]) for chunk in np.array_split(order, max(1, len(order) // 50))]
+    )
+    out, current = [], []
+    for index in order:
+        if current and (len(current) + 1) * max(durations[[*current, index]]) > batch_seconds:
+            out.append(current)
+            current = []
+        current.append(int(index))
+    if current:
+        out.append(current)
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def evaluate(model, processor, waves, texts) -> dict[str, float]:
+    hypotheses = transcribe(model, processor, waves)
+    cer, wer = character_error_rate([transcript(t) for t in texts], hypotheses)
+    return {"cer": cer, "wer": wer}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", type=Path, default=Path("outputs/speech_tower"))
+    parser.add_argument("--data_dir", type=Path, default=Path("data/speech_pretrain"))
+    parser.add_argument("--num_sentences", type=int, default=12000)
+    parser.add_argument("--eval_sentences", type=int, default=200)
+    parser.add_argument("--max_minutes", type=float, default=40.0)
+    parser.add_argument("--max_steps", type=int, default=6000)
+    parser.add_argument("--batch_seconds", type=float, default=96.0)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup_steps", type=int, default=300)
+    parser.add_argument("--eval_every", type=int, default=250)
+    parser.add_argument("--save_every", type=int, default=250)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
+    args = parser.parse_args()
+
+    accelerator = Accelerator()
+    torch.manual_seed(args.seed)
+    pool = [text for text, _ in sentence_pool(args.num_sentences + args.eval_sentences, args.seed)]
+    train_texts, eval_texts = pool[: args.num_sentences], pool[args.num_sentences :]
+    start = time.perf_counter()
+    train_waves = speak(train_texts, args.data_dir / "train", args.seed, False, args.workers)
+    seen = speak(eval_texts, args.data_dir / "eval_seen", args.seed + 1, False, args.workers)
+    unseen = speak(eval_texts, args.data_dir / "eval_unseen", args.seed + 2, True, args.workers)
+    durations = np.array([len(w) / SAMPLING_RATE for w in train_waves])
+    accelerator.print(
+        f"data: {len(train_waves)} clips, {durations.sum() / 3600:.2f} h, ready in {time.perf_counter() - start:.0f} s"
+    )
+
+    processor = build_ctc_processor(args.output_dir / "processor")
+    labels = [processor.tokenizer(transcript(t)).input_ids for t in train_texts]
+    model = Wav2Vec2ForCTC(small_ctc_config())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, args.warmup_steps, args.max_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    checkpoints = args.output_dir / "checkpoints"
+    step = 0
+    if args.resume and checkpoints.is_dir() and (latest := sorted(checkpoints.glob("step_*"))):
+        accelerator.load_state(str(latest[-1]))
+        step = json.loads((latest[-1] / "progress.json").read_text())["step"]
+        accelerator.print(f"resumed from {latest[-1]} at step {step}")
+
+    generator = torch.Generator().manual_seed(args.seed + step)
+    rng = np.random.default_rng([args.seed, step])
+    log = (args.output_dir / "train_log.jsonl").open("a")
+    deadline = time.perf_counter() + 60 * args.max_minutes
+    audio_seconds, window_start = 0.0, time.perf_counter()
+    model.train()
+    while step < args.max_steps and time.perf_counter() < deadline:
+        for indices in batches(durations, args.batch_seconds, rng)[
+            accelerator.process_index :: accelerator.num_processes
+        ]:
+            waves = [augment(torch.from_numpy(train_waves[i]), generator) for i in indices]
+            loss = ctc_loss_batch(model, waves, [labels[i] for i in indices])
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            audio_seconds += float(durations[indices].sum())
+            if step % 20 == 0:
+                rate = audio_seconds / (time.perf_counter() - window_start)
+                record = {"step": step, "loss": loss.item(), "lr": scheduler.get_last_lr()[0], "audio_s_per_s": rate}
+                audio_seconds, window_start = 0.0, time.perf_counter()
+                if step % args.eval_every == 0:
+                    record.update(
+                        {f"seen_{k}": v for k, v in evaluate(model, processor, seen[:100], eval_texts[:100]).items()}
+                    )
+                accelerator.print(json.dumps(record))
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            if step % args.save_every == 0 and accelerator.is_main_process:
+                tmp = checkpoints / f".tmp_step_{step:06d}"
+                accelerator.save_state(str(tmp))
+                (tmp / "progress.json").write_text(json.dumps({"step": step}))
+                tmp.rename(checkpoints / f"step_{step:06d}")
+                for old in sorted(checkpoints.glob("step_*"))[:-2]:
+                    shutil.rmtree(old)
+            if step >= args.max_steps or time.perf_counter() >= deadline:
+                break
+
+    final = args.output_dir / "final"
+    unwrapped = accelerator.unwrap_model(model)
+    metrics = {
+        "steps": step,
+        "train_hours": float(durations.sum() / 3600),
+        "seen_voices": evaluate(unwrapped, processor, seen, eval_texts),
+        "unseen_voices": evaluate(unwrapped, processor, unseen, eval_texts),
+    }
+    if accelerator.is_main_process:
+        unwrapped.save_pretrained(final)
+        processor.save_pretrained(final)
+        (final / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    accelerator.print(json.dumps(metrics, indent=1))
+
+
+if __name__ == "__main__":
+    main()
