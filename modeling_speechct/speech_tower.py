@@ -14,12 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
-from .speech_corpus import CTC_VOCAB
+from .audio_io import resample
+from .speech_corpus import CTC_VOCAB, transcript
+from .tts import get_backend, plan_speech, synthesize_all
 
 SAMPLING_RATE = 16000
+# The pretrained tower shipped inside the package (see its README for how it was made and how well it hears).
+SHIPPED_SPEECH_TOWER = Path(__file__).parent / "pretrained" / "speech-ctc-small"
 
 
 def small_ctc_config(**overrides) -> Wav2Vec2Config:
@@ -119,12 +124,59 @@ def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -
     return float(jiwer.cer(list(references), list(hypotheses))), float(jiwer.wer(list(references), list(hypotheses)))
 
 
+def load_speech_tower(path: str | os.PathLike | None = None):
+    """`(Wav2Vec2ForCTC, Wav2Vec2Processor)` from `path`, by default the tower shipped with the package."""
+    from transformers import Wav2Vec2ForCTC
+
+    path = Path(path) if path is not None else SHIPPED_SPEECH_TOWER
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} holds no speech tower (config.json missing).")
+    return Wav2Vec2ForCTC.from_pretrained(path), Wav2Vec2Processor.from_pretrained(path)
+
+
+# Voices never heard in pretraining, to measure how the tower generalises to new speakers.
+HELD_OUT = {"espeak": ["en-gb-scotland", "en-us+m7"], "flite": ["rms"]}
+FLITE_TRAIN = ["kal16", "slt", "awb"]  # "kal" is kal16 at 8 kHz
+
+
+def training_voices(held_out: bool = False) -> dict[str, list[str]]:
+    espeak = get_backend("espeak").voices()
+    if held_out:
+        return HELD_OUT
+    return {"espeak": [v for v in espeak if v not in HELD_OUT["espeak"]], "flite": FLITE_TRAIN}
+
+
+def speak(texts: list[str], folder: Path, seed: int, held_out: bool, workers: int = 2) -> list[np.ndarray]:
+    """Speak `texts` with espeak-ng and flite in the training (or held-out) voices — cached in `folder`, so a re-run
+    only loads — and return 16 kHz float32 waveforms."""
+    paths = [folder / f"{i:06d}.wav" for i in range(len(texts))]
+    synthesize_all(
+        plan_speech(list(zip(texts, paths, strict=True)), ["espeak", "flite"], seed, training_voices(held_out)), workers
+    )
+    waves = []
+    for path in paths:
+        audio, rate = sf.read(path, dtype="float32")
+        waves.append(resample(audio, rate, SAMPLING_RATE).astype(np.float32))
+    return waves
+
+
+def evaluate(model, processor, waves, texts) -> dict[str, float]:
+    """CER and WER of greedy decoding against the texts' transcripts."""
+    hypotheses = transcribe(model, processor, waves)
+    cer, wer = character_error_rate([transcript(t) for t in texts], hypotheses)
+    return {"cer": cer, "wer": wer}
+
+
 __all__ = [
     "SAMPLING_RATE",
     "augment",
     "build_ctc_processor",
     "character_error_rate",
     "ctc_loss_batch",
+    "evaluate",
+    "load_speech_tower",
     "small_ctc_config",
+    "speak",
+    "training_voices",
     "transcribe",
 ]

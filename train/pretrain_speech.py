@@ -22,46 +22,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from accelerate import Accelerator
 from transformers import Wav2Vec2ForCTC, get_cosine_schedule_with_warmup
 
-from modeling_speechct.audio_io import resample
 from modeling_speechct.speech_corpus import sentence_pool, transcript
 from modeling_speechct.speech_tower import (
     SAMPLING_RATE,
     augment,
     build_ctc_processor,
-    character_error_rate,
     ctc_loss_batch,
+    evaluate,
     small_ctc_config,
-    transcribe,
+    speak,
 )
-from modeling_speechct.tts import get_backend, plan_speech, synthesize_all
-
-HELD_OUT = {"espeak": ["en-gb-scotland", "en-us+m7"], "flite": ["rms"]}
-FLITE_TRAIN = ["kal16", "slt", "awb"]  # "kal" is kal16 at 8 kHz
-
-
-def voices(held_out: bool) -> dict[str, list[str]]:
-    espeak = get_backend("espeak").voices()
-    if held_out:
-        return HELD_OUT
-    return {"espeak": [v for v in espeak if v not in HELD_OUT["espeak"]], "flite": FLITE_TRAIN}
-
-
-def speak(texts: list[str], folder: Path, seed: int, held_out: bool, workers: int) -> list[np.ndarray]:
-    """Synthesise (cached) and load as 16 kHz float32 waveforms."""
-    paths = [folder / f"{i:06d}.wav" for i in range(len(texts))]
-    synthesize_all(
-        plan_speech(list(zip(texts, paths, strict=True)), ["espeak", "flite"], seed, voices(held_out)), workers
-    )
-    waves = []
-    for path in paths:
-        audio, rate = sf.read(path, dtype="float32")
-        waves.append(resample(audio, rate, SAMPLING_RATE).astype(np.float32))
-    return waves
 
 
 def batches(durations: np.ndarray, batch_seconds: float, rng: np.random.Generator) -> list[list[int]]:
@@ -79,12 +53,6 @@ def batches(durations: np.ndarray, batch_seconds: float, rng: np.random.Generato
     if current:
         out.append(current)
     return [out[i] for i in rng.permutation(len(out))]
-
-
-def evaluate(model, processor, waves, texts) -> dict[str, float]:
-    hypotheses = transcribe(model, processor, waves)
-    cer, wer = character_error_rate([transcript(t) for t in texts], hypotheses)
-    return {"cer": cer, "wer": wer}
 
 
 def main() -> None:
