@@ -119,17 +119,16 @@ def main() -> None:
             optimizer.zero_grad()
             step += 1
             audio_seconds += float(durations[indices].sum())
-            if step % 20 == 0:
+            if step % 20 == 0 or step % args.eval_every == 0:
                 rate = audio_seconds / (time.perf_counter() - window_start)
                 record = {"step": step, "loss": loss.item(), "lr": scheduler.get_last_lr()[0], "audio_s_per_s": rate}
-                audio_seconds, window_start = 0.0, time.perf_counter()
                 if step % args.eval_every == 0:
-                    record.update(
-                        {f"seen_{k}": v for k, v in evaluate(model, processor, seen[:100], eval_texts[:100]).items()}
-                    )
+                    scores = evaluate(model, processor, seen[:100], eval_texts[:100])
+                    record.update({f"seen_{k}": v for k, v in scores.items()})
                 accelerator.print(json.dumps(record))
                 log.write(json.dumps(record) + "\n")
                 log.flush()
+                audio_seconds, window_start = 0.0, time.perf_counter()
             if step % args.save_every == 0 and accelerator.is_main_process:
                 tmp = checkpoints / f".tmp_step_{step:06d}"
                 accelerator.save_state(str(tmp))
