@@ -426,23 +426,30 @@ def _render(templates: Sequence[str], values: dict[str, str], rng: np.random.Gen
     return _pick(rng, usable).format(**values)
 
 
-def _generic(f: Finding, rng: np.random.Generator, nouns, extra_templates=(), size_templates=_GENERIC_SIZE) -> str:
-    np_text, plural = _noun_phrase(f, rng, nouns, plural_ok=f.label != "Mosaic attenuation pattern")
-    site = _site(f, rng, default_noun="lung")
-    size = _pick(rng, size_templates).format(s=_size_text(f.size_mm, rng)) if f.size_mm is not None else ""
-    values = {
+def _phrase_values(np_text: str, plural: bool, rng: np.random.Generator, site: str = "", size: str = "") -> dict:
+    """Template fields shared by the finding writers: the noun phrase, verb agreement, the site, the size clause."""
+    site_plural = _is_plural_phrase(site) if site else False
+    return {
         "NP": _cap(np_text),
         "np": np_text,
         "be": _be(plural),
         "verb": _pick(rng, _VERBS),
-        "in_site": _in(site),
-        "in_site_along": f", mainly in {site}" if site else "",
+        "in_site": _in(site) if site else "",
         "site": site,
         "Site": _cap(site),
-        "shows": "show" if _is_plural_phrase(site) else "shows",
+        "shows": "show" if site_plural else "shows",
+        "contains": "contain" if site_plural else "contains",
         "size": size,
-        "LW": _pick(rng, _LUNG_WINDOW),
     }
+
+
+def _generic(f: Finding, rng: np.random.Generator, nouns, extra_templates=(), size_templates=_GENERIC_SIZE) -> str:
+    np_text, plural = _noun_phrase(f, rng, nouns, plural_ok=f.label != "Mosaic attenuation pattern")
+    site = _site(f, rng, default_noun="lung")
+    size = _pick(rng, size_templates).format(s=_size_text(f.size_mm, rng)) if f.size_mm is not None else ""
+    values = _phrase_values(np_text, plural, rng, site, size)
+    values["in_site_along"] = f", mainly in {site}" if site else ""
+    values["LW"] = _pick(rng, _LUNG_WINDOW)
     return _finish(_render((*_GENERIC, *extra_templates), values, rng), [])
 
 
@@ -471,18 +478,8 @@ def _nodule(f: Finding, rng: np.random.Generator) -> str:
         "{Site} {contains} {np}{size}.",
         "{NP} {be} {verb}{in_site}{size}, with smooth margins.",
     )
-    values = {
-        "NP": _cap(np_text),
-        "np": np_text,
-        "be": _be(plural),
-        "verb": _pick(rng, _VERBS),
-        "in_site": _in(site),
-        "site": site,
-        "Site": _cap(site),
-        "contains": "contain" if _is_plural_phrase(site) else "contains",
-        "size": size,
-        "LW": _pick(rng, _LUNG_WINDOW),
-    }
+    values = _phrase_values(np_text, plural, rng, site, size)
+    values["LW"] = _pick(rng, _LUNG_WINDOW)
     return _finish(_render(templates, values, rng), [])
 
 
@@ -550,15 +547,7 @@ def _lymph(f: Finding, rng: np.random.Generator) -> str:
         "{NP}{in_site}{size}.",
         "{NP} {be} {verb}{in_site}{size} on the mediastinal window.",
     )
-    values = {
-        "NP": _cap(np_text),
-        "np": np_text,
-        "be": _be(plural),
-        "verb": _pick(rng, _VERBS),
-        "in_site": _in(site),
-        "site": site,
-        "size": size,
-    }
+    values = _phrase_values(np_text, plural, rng, site, size)
     return _finish(_render(templates, values, rng), [])
 
 
@@ -588,14 +577,7 @@ def _pleural(f: Finding, rng: np.random.Generator) -> str:
             _cap(_join_words(sev, "fluid")) + " {be1} {verb} in " + space + "{size}.",
             "In " + hemi[side] + ", {np} {be} {verb}{size}.",
         ]
-    values = {
-        "NP": _cap(np_text),
-        "np": np_text,
-        "be": _be(plural),
-        "be1": "is",
-        "verb": _pick(rng, _VERBS),
-        "size": size,
-    }
+    values = {**_phrase_values(np_text, plural, rng, size=size), "be1": "is"}
     extras = [f"in {_site(f, rng)}"] if f.location else []
     return _finish(_render(templates, values, rng), extras + _unused(f, rng, kind=True, count=True))
 
@@ -711,16 +693,7 @@ def _arterial(f: Finding, rng: np.random.Generator) -> str:
         "In {site}, {np}{size} {be} {verb}.",
         "Atherosclerotic changes with {np}{size} are {verb} in {site}.",
     )
-    values = {
-        "NP": _cap(np_text),
-        "np": np_text,
-        "be": _be(plural),
-        "verb": _pick(rng, _VERBS),
-        "site": site,
-        "Site": _cap(site),
-        "shows": "show" if _is_plural_phrase(site) else "shows",
-        "size": size,
-    }
+    values = _phrase_values(np_text, plural, rng, site, size)
     return _finish(_render(templates, values, rng), [])
 
 
@@ -743,17 +716,7 @@ def _coronary(f: Finding, rng: np.random.Generator) -> str:
         "{Site} {shows} {np}{size}.",
         "In {site}, {np}{size} {be} {verb}.",
     )
-    values = {
-        "NP": _cap(np_text),
-        "np": np_text,
-        "be": _be(plural),
-        "verb": _pick(rng, _VERBS),
-        "in_site": _in(site),
-        "site": site,
-        "Site": _cap(site),
-        "shows": "show" if _is_plural_phrase(site) else "shows",
-        "size": size,
-    }
+    values = _phrase_values(np_text, plural, rng, site, size)
     return _finish(_render(templates, values, rng), [])
 
 
