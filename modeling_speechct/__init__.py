@@ -16,6 +16,7 @@ from .modeling_speechct_clip import (
     SpeechCTClipOutput,
     SpeechCTClipPreTrainedModel,
     SpeechCTClipSpeechOutput,
+    SpeechPrefix,
 )
 from .processing_speechct_clip import SpeechCTClipProcessor
 
@@ -42,4 +43,5 @@ __all__ = [
     "SpeechCTClipPreTrainedModel",
     "SpeechCTClipProcessor",
     "SpeechCTClipSpeechOutput",
+    "SpeechPrefix",
 ]

@@ -55,6 +55,8 @@ class SpeechCTClipConfig(PreTrainedConfig):
         freeze_ct / freeze_text / freeze_speech: frozen towers (and their projections) get no gradient and stay in
             eval mode. Defaults: the distillation setting, CT and text teachers frozen.
         speech_trainable_layers: with the speech tower not frozen, train only its top k layers (None: all).
+        train_text_projection: train the text projection although the text tower is frozen (a teacher over a
+            locked pretrained language model, as LiT locks one tower): its input can then be cached once.
     """
 
     model_type = "speechct_clip"
@@ -84,6 +86,7 @@ class SpeechCTClipConfig(PreTrainedConfig):
     freeze_text: bool = True
     freeze_speech: bool = False
     speech_trainable_layers: int | None = None
+    train_text_projection: bool = False
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs: Any):

@@ -79,6 +79,56 @@ class SpeechCTClipOutput(ModelOutput):
         return tuple(v.to_tuple() if isinstance(v, ModelOutput) else v for v in self.values())
 
 
+@dataclass
+class SpeechPrefix:
+    """What the frozen lower speech layers produce, one row per window a recording owns: `hidden_states`
+    `(windows, frames, hidden)`, `frame_mask` `(windows, frames)`, `owner` `(windows,)` = the recording's index."""
+
+    hidden_states: torch.Tensor
+    frame_mask: torch.Tensor
+    owner: torch.Tensor
+
+    def to(self, *args: Any, **kwargs: Any) -> SpeechPrefix:
+        """Moved like a tensor (so Accelerate's `send_to_device` and DDP move it); only the states change dtype."""
+        kwargs.pop("non_blocking", None)
+        device = next((a for a in args if isinstance(a, (str, torch.device))), kwargs.get("device"))
+        return SpeechPrefix(
+            hidden_states=self.hidden_states.to(*args, **kwargs),
+            frame_mask=self.frame_mask.to(device) if device is not None else self.frame_mask,
+            owner=self.owner.to(device) if device is not None else self.owner,
+        )
+
+
+class _StopForward(Exception):
+    """Raised by a forward pre-hook once the layer input it waits for has been captured."""
+
+
+def _run_until(
+    tower: nn.Module, layer: nn.Module, input_name: str, values: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Run `tower` only up to `layer` and return that layer's input hidden states (architecture-agnostic: a
+    pre-hook captures the input and stops the forward pass, so the layers above are never computed)."""
+    captured: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, args: tuple, kwargs: dict) -> None:
+        captured.append(args[0] if args else kwargs["hidden_states"])
+        raise _StopForward
+
+    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
+    kwargs: dict[str, Any] = {input_name: values}
+    if _accepts(tower, "attention_mask"):
+        kwargs["attention_mask"] = mask.long()
+    try:
+        tower(**kwargs, return_dict=True)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise RuntimeError(f"{type(tower).__name__}: the layer at the prefix boundary never ran.")
+    return captured[0]
+
+
 def build_speech_encoder(config: PreTrainedConfig) -> PreTrainedModel:
     """An audio encoder from any transformers config; encoder–decoder models (Whisper) give their encoder only."""
     try:
@@ -218,7 +268,9 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         for name, modules in self._tower_modules().items():
             for module in modules:
                 module.requires_grad_(name not in frozen)
-        self.logit_scale.requires_grad_(not (cfg.freeze_ct and cfg.freeze_text))
+        if cfg.train_text_projection:
+            self.text_projection.requires_grad_(True)
+        self.logit_scale.requires_grad_(not (cfg.freeze_ct and cfg.freeze_text and not cfg.train_text_projection))
         self.speech_logit_scale.requires_grad_(not cfg.freeze_speech)
         if not cfg.freeze_speech and cfg.speech_trainable_layers is not None:
             self._train_top_speech_layers(cfg.speech_trainable_layers)
@@ -233,11 +285,8 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         self.speech_model.requires_grad_(False)
         for layer in list(stack)[len(stack) - k :]:
             layer.requires_grad_(True)
-        # Norms applied after the stack: Whisper's `layer_norm`; wav2vec 2.0 / HuBERT's only in the stable-norm variant.
-        final_norm = getattr(self.speech_model, "layer_norm", None)
-        if getattr(self.config.speech_config, "do_stable_layer_norm", False):
-            final_norm = getattr(getattr(self.speech_model, "encoder", None), "layer_norm", None)
-        if k and isinstance(final_norm, nn.LayerNorm):
+        final_norm = self._speech_final_norm()
+        if k and final_norm is not None:
             final_norm.requires_grad_(True)
 
     def train(self, mode: bool = True) -> SpeechCTClipModel:
@@ -339,11 +388,14 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         )
         return pooled, outputs
 
-    def get_speech_features(
-        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None = None
-    ) -> SpeechCTClipSpeechOutput:
-        """Projected (not normalised) speech embedding. Audio longer than a window is cut into overlapping windows
-        (paper: 30 s, 2 s overlap); each is encoded and the window embeddings are averaged."""
+    def _speech_windows(
+        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Cut each recording into the tower's windows (paper: 30 s, 2 s overlap).
+
+        Returns the windows `(windows · batch, ..., span)` (window-major), their input masks `(windows · batch, span)`
+        and which windows each recording owns `(batch, windows)`: a recording owns the windows it would get on its
+        own (from its length), so that its embedding does not depend on what it is batched with."""
         self._check_speech(speech_values, speech_attention_mask)
         batch, length = speech_values.shape[0], speech_values.shape[-1]
         mask = (
@@ -355,38 +407,151 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         step = window - overlap
         num_windows = 1 + math.ceil(max(length - window, 0) / step)
         span = window if (num_windows > 1 or fixed) else length
-        padded_length = (num_windows - 1) * step + span
-        pad = padded_length - length
+        pad = (num_windows - 1) * step + span - length
         values = speech_values.to(self.speech_model.dtype)
         if pad:
             # Waveforms pad with silence (0); spectrograms with each recording's quietest value (Whisper's silence).
             fill = values.amin(dim=(1, 2), keepdim=True) if values.ndim == 3 else torch.zeros_like(values[:, :1])
             values = torch.cat((values, fill.expand(*values.shape[:-1], pad)), dim=-1)
             mask = F.pad(mask, (0, pad), value=False)
-
-        # (batch, ..., windows, span) → (windows · batch, ..., span): one tower call for every window.
         windows = values.unfold(-1, span, step).movedim(-2, 0)
         window_masks = mask.unfold(-1, span, step).movedim(-2, 0)
-        pooled, outputs = self._encode_speech_frames(
-            windows.reshape(-1, *windows.shape[2:]), window_masks.reshape(-1, span)
-        )
-        window_embeds = self.speech_projection(pooled).view(num_windows, batch, -1).transpose(0, 1)
-        # A recording owns the windows it would get on its own (from its length), so that its embedding does not
-        # depend on what it is batched with: a window holding only the overlap tail of a shorter clip is not its.
         lengths = mask.sum(dim=-1)
         own = 1 + torch.div((lengths - window).clamp(min=0) + step - 1, step, rounding_mode="floor")
-        window_mask = torch.arange(num_windows, device=mask.device)[None, :] < own[:, None]  # (batch, windows)
-        weights = window_mask.to(window_embeds.dtype).unsqueeze(-1)
+        owned = torch.arange(num_windows, device=mask.device)[None, :] < own[:, None]
+        return windows.reshape(-1, *windows.shape[2:]), window_masks.reshape(-1, span), owned
+
+    def get_speech_features(
+        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None = None
+    ) -> SpeechCTClipSpeechOutput:
+        """Projected (not normalised) speech embedding. Audio longer than a window is cut into overlapping windows
+        (paper: 30 s, 2 s overlap); each is encoded and the window embeddings are averaged."""
+        windows, window_masks, owned = self._speech_windows(speech_values, speech_attention_mask)
+        batch, num_windows = owned.shape
+        pooled, outputs = self._encode_speech_frames(windows, window_masks)
+        window_embeds = self.speech_projection(pooled).view(num_windows, batch, -1).transpose(0, 1)
+        weights = owned.to(window_embeds.dtype).unsqueeze(-1)
         embeds = (window_embeds * weights).sum(dim=1) / weights.sum(dim=1)
         hidden = outputs.last_hidden_state
         return SpeechCTClipSpeechOutput(
             last_hidden_state=hidden.view(num_windows, batch, *hidden.shape[1:]).transpose(0, 1),
             pooler_output=embeds,
             window_embeds=window_embeds,
-            window_mask=window_mask,
+            window_mask=owned,
         )
 
+    # ------------------------------------------------------------------- speech: frozen lower layers, computed once
+
+    @property
+    def speech_prefix_layer(self) -> int:
+        """Index of the first trainable layer of the speech tower: everything below it is frozen, so its output
+        (the input of that layer) can be computed once and cached (`get_speech_prefix`)."""
+        stack = self._speech_layer_stack()
+        if stack is None:
+            raise ValueError("the speech tower has no layer stack: its frozen part cannot be cached.")
+        cfg = self.config
+        if cfg.freeze_speech:
+            return len(stack)
+        if cfg.speech_trainable_layers is None:
+            raise ValueError(
+                "the whole speech tower trains (speech_trainable_layers=None): nothing below a trainable layer is "
+                "frozen, so there is no prefix to cache. Set speech_trainable_layers=k (or freeze_speech=True)."
+            )
+        if self.speech_layer_weights is not None:
+            raise ValueError(
+                "speech_layers='weighted_sum' reads every layer; prefix caching needs speech_layers='last'."
+            )
+        return len(stack) - cfg.speech_trainable_layers
+
+    def _speech_final_norm(self) -> nn.Module | None:
+        """The norm applied after the layer stack: Whisper's `layer_norm`; wav2vec 2.0 / HuBERT's only in their
+        stable-layer-norm variant (the post-norm variant normalises before the stack)."""
+        if getattr(self.config.speech_config, "do_stable_layer_norm", False):
+            return getattr(getattr(self.speech_model, "encoder", None), "layer_norm", None)
+        if hasattr(self.speech_model, "encoder"):
+            return None
+        return getattr(self.speech_model, "layer_norm", None)
+
+    @torch.no_grad()
+    def get_speech_prefix(
+        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None = None
+    ) -> SpeechPrefix:
+        """Hidden states entering the first trainable speech layer (`speech_prefix_layer`), for every window a
+        recording owns. Frozen work: compute once, cache, and train with `forward(speech_prefix=...)`.
+        The frozen part runs in eval mode (no SpecAugment or dropout there), as a cache must be deterministic."""
+        boundary = self.speech_prefix_layer
+        stack = self._speech_layer_stack()
+        windows, window_masks, owned = self._speech_windows(speech_values, speech_attention_mask)
+        was_training = self.speech_model.training
+        self.speech_model.eval()
+        try:
+            if boundary == len(stack):
+                kwargs: dict[str, Any] = {self.speech_input_name: windows}
+                if _accepts(self.speech_model, "attention_mask"):
+                    kwargs["attention_mask"] = window_masks.long()
+                hidden = self.speech_model(**kwargs, return_dict=True).last_hidden_state
+            else:
+                hidden = _run_until(self.speech_model, stack[boundary], self.speech_input_name, windows, window_masks)
+        finally:
+            self.speech_model.train(was_training)
+        frame_mask = self._frame_mask(window_masks, hidden.shape[1])
+        keep = owned.transpose(0, 1).reshape(-1)  # window-major, as `windows`
+        owner = torch.arange(owned.shape[0], device=owned.device).repeat(owned.shape[1])
+        return SpeechPrefix(hidden_states=hidden[keep], frame_mask=frame_mask[keep], owner=owner[keep])
+
+    def get_speech_features_from_prefix(self, prefix: SpeechPrefix, batch_size: int | None = None) -> torch.Tensor:
+        """Projected speech embeddings `(batch, projection_dim)` from cached prefixes: the trainable top layers,
+        the final norm, pooling and projection, then each recording's window embeddings averaged."""
+        hidden, frame_mask, owner = prefix.hidden_states, prefix.frame_mask.bool(), prefix.owner.long()
+        stack = self._speech_layer_stack()
+        top = list(stack)[self.speech_prefix_layer :]
+        hidden = hidden.to(self.speech_projection.weight.dtype)
+        if top:
+            layer_mask = None
+            # Waveform towers (wav2vec 2.0, HuBERT) mask padded frames in attention; Whisper's encoder attends to its
+            # fixed 30 s window whole (it accepts `attention_mask` but ignores it), so its layers get no mask.
+            if self.speech_input_name == "input_values" and _accepts(self.speech_model, "attention_mask"):
+                from transformers.masking_utils import create_bidirectional_mask
+
+                layer_mask = create_bidirectional_mask(
+                    config=self.config.speech_config, inputs_embeds=hidden, attention_mask=frame_mask
+                )
+            for layer in top:
+                out = layer(hidden, attention_mask=layer_mask)
+                hidden = out[0] if isinstance(out, tuple) else out
+            norm = self._speech_final_norm()
+            if norm is not None:
+                hidden = norm(hidden)
+        pooled = (
+            masked_mean(hidden, frame_mask) if self.speech_pooler is None else self.speech_pooler(hidden, frame_mask)
+        )
+        window_embeds = self.speech_projection(pooled)
+        batch = batch_size if batch_size is not None else int(owner.max()) + 1
+        sums = window_embeds.new_zeros(batch, window_embeds.shape[-1]).index_add(0, owner, window_embeds)
+        counts = torch.bincount(owner, minlength=batch).clamp(min=1).to(sums.dtype)
+        return sums / counts[:, None]
+
     # ----------------------------------------------------------------------------------------------- text
+
+    def get_text_pooled(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(last hidden state, pooled text feature before the projection): what a frozen text tower contributes,
+        cacheable while its projection trains (`forward(text_pooled=...)`)."""
+        require_ndim("input_ids", input_ids, 2, "token ids (batch, tokens)")
+        vocab = self.config.text_config.vocab_size
+        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= vocab):
+            raise ValueError(f"`input_ids` holds ids outside [0, {vocab}): was it made by another tokenizer?")
+        kwargs = {"attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.text_model(input_ids=input_ids, return_dict=True, **kwargs).last_hidden_state
+        if self.config.text_pooling == "cls":
+            return hidden, hidden[:, 0]
+        return hidden, masked_mean(hidden, attention_mask.bool() if attention_mask is not None else None)
 
     def get_text_features(
         self,
@@ -395,19 +560,7 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
     ) -> BaseModelOutputWithPooling:
         """Projected (not normalised) text embedding: CT-CLIP reads the first ([CLS]) token."""
-        require_ndim("input_ids", input_ids, 2, "token ids (batch, tokens)")
-        vocab = self.config.text_config.vocab_size
-        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= vocab):
-            raise ValueError(f"`input_ids` holds ids outside [0, {vocab}): was it made by another tokenizer?")
-        kwargs = {"attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        outputs = self.text_model(input_ids=input_ids, return_dict=True, **kwargs)
-        hidden = outputs.last_hidden_state
-        if self.config.text_pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            pooled = masked_mean(hidden, attention_mask.bool() if attention_mask is not None else None)
+        hidden, pooled = self.get_text_pooled(input_ids, attention_mask, token_type_ids)
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=self.text_projection(pooled))
 
     # ----------------------------------------------------------------------------------------------- forward
@@ -422,14 +575,27 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         ct_embeds: torch.Tensor | None = None,
         text_embeds: torch.Tensor | None = None,
+        text_pooled: torch.Tensor | None = None,
+        speech_prefix: SpeechPrefix | None = None,
         return_loss: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> SpeechCTClipOutput | tuple:
         r"""
         Any subset of modalities may be given. `ct_embeds` / `text_embeds` are precomputed projected embeddings of
-        frozen towers (e.g. from a cache) used instead of running those towers.
+        frozen towers (e.g. from a cache) used instead of running those towers; `text_pooled` is the frozen text
+        tower's pooled output before the projection (a teacher whose projection trains); `speech_prefix` is the
+        cached output of the speech tower's frozen lower layers (`get_speech_prefix`), so only its top runs.
         """
+        if text_pooled is not None:  # the text tower's pooled output, cached; its projection may be training
+            if input_ids is not None or text_embeds is not None:
+                raise ValueError("Give one of `input_ids`, `text_embeds`, `text_pooled`.")
+            require_ndim(
+                "text_pooled", text_pooled, 2, f"pooled text features (batch, {self.text_projection.in_features})"
+            )
+            text_embeds = self.text_projection(text_pooled)
+        if speech_values is not None and speech_prefix is not None:
+            raise ValueError("Give either `speech_values` or `speech_prefix`, not both.")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         for name, raw, cached in (("ct", ct_values, ct_embeds), ("text", input_ids, text_embeds)):
             if raw is not None and cached is not None:
@@ -452,6 +618,11 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             ct_embeds = ct_out.pooler_output
         if speech_values is not None:
             speech_out = self.get_speech_features(speech_values, speech_attention_mask)
+        elif speech_prefix is not None:
+            batch = next((t.shape[0] for t in (ct_embeds, text_embeds, ct_values, input_ids) if t is not None), None)
+            speech_out = SpeechCTClipSpeechOutput(
+                pooler_output=self.get_speech_features_from_prefix(speech_prefix, batch_size=batch)
+            )
         if input_ids is not None:
             text_out = self.get_text_features(input_ids, attention_mask, token_type_ids)
             text_embeds = text_out.pooler_output
