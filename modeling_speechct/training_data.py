@@ -1,0 +1,105 @@
+"""Training rows for both stages: what frozen towers produce is read from the caches, the rest from disk.
+
+A row is a dict. Teacher rows hold `ct_values` (cached preprocessed volume) or `volume` (a path, preprocessed in
+the DataLoader workers: CT-RATE's full grid does not fit a cache) and `text_pooled` (locked text tower) or `text`.
+Student rows hold `speech_prefix` (the frozen lower speech layers' output), `ct_embeds` and `text_embeds`.
+`FeatureCollator` turns a list of rows into the keyword arguments of `SpeechCTClipModel.forward`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from .embedding_cache import (
+    CTVolumeCache,
+    EmbeddingCache,
+    SpeechPrefixCache,
+    TextPooledCache,
+    collate_prefixes,
+)
+from .modeling_speechct_clip import SpeechPrefix
+
+STACKED = ("ct_values", "ct_embeds", "text_embeds", "text_pooled", "labels")
+
+
+class RowDataset(Dataset):
+    def __init__(self, rows: list[dict[str, Any]]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.rows[index]
+
+
+@dataclass
+class FeatureCollator:
+    """Rows → model inputs. `processor` is needed only for rows that carry raw `volume` paths or `text`."""
+
+    processor: Any = None
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = {k: torch.stack([r[k] for r in rows]) for k in STACKED if k in rows[0]}
+        if "speech_prefix" in rows[0]:
+            batch["speech_prefix"] = collate_prefixes([r["speech_prefix"] for r in rows], SpeechPrefix)
+        if "volume" in rows[0]:
+            batch["ct_values"] = self.processor(ct=[r["volume"] for r in rows], ct_kwargs={"is_hu": True})["ct_values"]
+        if "text" in rows[0]:
+            tokens = self.processor(text=[r["text"] for r in rows])
+            batch.update(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+        batch.pop("labels", None)  # evaluation reads labels from the rows, the loss does not use them
+        return batch
+
+
+def teacher_rows(
+    model: Any, processor: Any, rows: list[dict[str, Any]], cache_dir: str | os.PathLike, cache_ct_values: bool
+) -> list[dict[str, Any]]:
+    """Rows for CT ↔ text training. The text tower's pooled output is cached when only its projection trains."""
+    volumes, texts = [r["volume"] for r in rows], [r["findings"] for r in rows]
+    ct = CTVolumeCache(cache_dir, processor)(volumes).half() if cache_ct_values else None
+    frozen_text = not any(p.requires_grad for p in model.text_model.parameters())
+    pooled = TextPooledCache(cache_dir, model, processor)(texts) if frozen_text else None
+    out = []
+    for i, row in enumerate(rows):
+        item: dict[str, Any] = {"labels": torch.tensor(row["labels"])}
+        item.update({"ct_values": ct[i]} if ct is not None else {"volume": row["volume"]})
+        item.update({"text_pooled": pooled[i]} if pooled is not None else {"text": row["findings"]})
+        out.append(item)
+    return out
+
+
+class _FloatRows(RowDataset):
+    """Cached float16 tensors are widened per row, so memory holds the half-size copies."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.rows[index]
+        return {k: v.float() if isinstance(v, torch.Tensor) and v.dtype == torch.float16 else v for k, v in row.items()}
+
+
+def teacher_dataset(rows: list[dict[str, Any]]) -> RowDataset:
+    return _FloatRows(rows)
+
+
+def student_rows(
+    model: Any,
+    processor: Any,
+    rows: list[dict[str, Any]],
+    cache_dir: str | os.PathLike,
+    batch_size: int = 8,
+    cache_ct_values: bool = False,
+) -> list[dict[str, Any]]:
+    """Rows for the speech student: speech prefix + the frozen teacher's CT and text embeddings, all cached."""
+    volumes = CTVolumeCache(cache_dir, processor) if cache_ct_values else None
+    ct = EmbeddingCache(cache_dir, model, processor, "ct", batch_size, volumes)([r["volume"] for r in rows])
+    text = EmbeddingCache(cache_dir, model, processor, "text", batch_size)([r["findings"] for r in rows])
+    prefixes = SpeechPrefixCache(cache_dir, model, processor, batch_size).get([r["speech"] for r in rows])
+    return [
+        {"speech_prefix": prefixes[i], "ct_embeds": ct[i], "text_embeds": text[i], "labels": torch.tensor(r["labels"])}
+        for i, r in enumerate(rows)
+    ]

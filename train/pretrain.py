@@ -1,0 +1,74 @@
+"""Teacher stage: CT ↔ text CLIP (symmetric InfoNCE), producing the frozen towers the distillation uses.
+
+    python train/pretrain.py --output_dir outputs/teacher                      # embedded benchmark, from scratch
+    accelerate launch train/pretrain.py train/configs/teacher_ctrate.yaml      # CT-RATE on a GPU cluster
+    python train/pretrain.py --output_dir outputs/teacher --resume_from_checkpoint latest
+
+Arguments: `modeling_speechct.training_args.TeacherArguments` (flags, or one YAML / JSON file).
+The final model and processor go to `<output_dir>/final` (safetensors), with `eval_results.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+from transformers import HfArgumentParser
+
+from modeling_speechct.ctrate import load_ct_rate
+from modeling_speechct.teacher import build_teacher
+from modeling_speechct.training_args import TeacherArguments, validate
+from modeling_speechct.training_data import FeatureCollator, teacher_dataset, teacher_rows
+from modeling_speechct.training_loop import fit, make_accelerator
+from modeling_speechct.training_outputs import retrieval_scores, save_final
+
+
+def parse_args(argv: list[str] | None = None) -> TeacherArguments:
+    parser = HfArgumentParser(TeacherArguments)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
+        loader = parser.parse_yaml_file if argv[0].endswith((".yaml", ".yml")) else parser.parse_json_file
+        return loader(argv[0])[0]
+    return parser.parse_args_into_dataclasses(argv)[0]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    validate(args)
+    accelerator = make_accelerator(args)
+    model, processor = build_teacher(
+        args.ct_tower, args.text_tower, args.train_text, args.projection_dim, args.max_text_length, args.speech_tower
+    )
+    rows = {
+        split: list(load_ct_rate(args.data_dir, split, speech_root=args.speech_root, require_speech=False))
+        for split in (args.train_split, args.eval_split)
+    }
+    with accelerator.main_process_first():  # the main process fills the caches, the others read them
+        data = {s: teacher_rows(model, processor, r, args.cache_dir, args.cache_ct_values) for s, r in rows.items()}
+    collate = FeatureCollator(processor)
+    eval_rows = data[args.eval_split]
+
+    @torch.no_grad()
+    def evaluate(wrapped: torch.nn.Module) -> dict[str, float]:
+        """Text → CT retrieval on the validation split (all processes compute, the ranks are the same)."""
+        unwrapped = accelerator.unwrap_model(wrapped)
+        unwrapped.eval()
+        ct, text = [], []
+        for start in range(0, len(eval_rows), args.per_device_batch_size):
+            batch = collate(eval_rows[start : start + args.per_device_batch_size])
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            out = unwrapped(**batch)
+            ct.append(out.ct_embeds)
+            text.append(out.text_embeds)
+        return retrieval_scores(torch.cat(text), torch.cat(ct), prefix="text_ct_")
+
+    result = fit(model, teacher_dataset(data[args.train_split]), collate, args, accelerator, evaluate)
+    final = save_final(accelerator, model, processor, args, result)
+    accelerator.print(json.dumps(result, indent=1))
+    accelerator.print(f"teacher saved to {final}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
