@@ -94,6 +94,7 @@ class TeacherArguments(CommonArguments):
     )
     projection_dim: int = 512
     max_text_length: int = 256
+    ct_augment: bool = field(default=True, metadata={"help": "Intensity, noise and shift augmentation of volumes."})
     cache_ct_values: bool = field(
         default=True, metadata={"help": "Keep preprocessed volumes in the cache (small grids; off for CT-RATE)."}
     )

@@ -17,11 +17,14 @@ import torch
 from transformers import HfArgumentParser
 
 from modeling_speechct.ctrate import load_ct_rate
+from modeling_speechct.labels import CT_RATE_LABELS
+from modeling_speechct.metrics import auroc_per_label, mean_defined
 from modeling_speechct.teacher import build_teacher
 from modeling_speechct.training_args import TeacherArguments, validate
 from modeling_speechct.training_data import FeatureCollator, teacher_dataset, teacher_rows
 from modeling_speechct.training_loop import fit, make_accelerator
 from modeling_speechct.training_outputs import retrieval_scores, save_final
+from modeling_speechct.zero_shot import pair_probabilities, prompt_pairs, text_prompt_embeddings
 
 
 def parse_args(argv: list[str] | None = None) -> TeacherArguments:
@@ -47,6 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     with accelerator.main_process_first():  # the main process fills the caches, the others read them
         data = {s: teacher_rows(model, processor, r, args.cache_dir, args.cache_ct_values) for s, r in rows.items()}
     collate = FeatureCollator(processor)
+    train_collate = FeatureCollator(processor, augment=args.ct_augment)
     eval_rows = data[args.eval_split]
 
     @torch.no_grad()
@@ -61,9 +65,14 @@ def main(argv: list[str] | None = None) -> dict:
             out = unwrapped(**batch)
             ct.append(out.ct_embeds)
             text.append(out.text_embeds)
-        return retrieval_scores(torch.cat(text), torch.cat(ct), prefix="text_ct_")
+        ct = torch.cat(ct)
+        prompts = text_prompt_embeddings(unwrapped, processor, prompt_pairs(CT_RATE_LABELS))
+        probabilities = pair_probabilities(ct, *prompts, unwrapped.logit_scale.exp().item()).cpu().numpy()
+        labels = torch.stack([r["labels"] for r in eval_rows]).numpy()
+        auroc = mean_defined(auroc_per_label(labels, probabilities))[0]
+        return {"zero_shot_auroc": auroc, **retrieval_scores(torch.cat(text), ct, prefix="text_ct_")}
 
-    result = fit(model, teacher_dataset(data[args.train_split]), collate, args, accelerator, evaluate)
+    result = fit(model, teacher_dataset(data[args.train_split]), train_collate, args, accelerator, evaluate)
     final = save_final(accelerator, model, processor, args, result)
     accelerator.print(json.dumps(result, indent=1))
     accelerator.print(f"teacher saved to {final}")

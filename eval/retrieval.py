@@ -1,0 +1,71 @@
+"""Report ↔ volume retrieval over a split: Recall@1/5/10/50/100, median and mean rank, in bounded memory.
+
+    python eval/retrieval.py --model outputs/benchmark/distilled/final --query speech
+    python eval/retrieval.py --model outputs/benchmark/teacher/final --query text
+
+Directions: query → CT and CT → query, with the query a spoken (speech tower) or written (text tower) report; with
+`--query speech` also speech → text. Similarities are computed in chunks of queries (`--chunk_size`), so a pool of
+50,000 × 50,000 never materialises. Pairing is by volume: the reports of a volume are correct for it (CT-CLIP's
+pairing); ties count against the query. Writes `retrieval.json` and `retrieval.md` to --output_dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
+from modeling_speechct.ctrate import load_ct_rate
+from modeling_speechct.evaluation import RETRIEVAL_KS, ct_embeddings, speech_embeddings, text_embeddings
+from modeling_speechct.metrics import rank_summary, recall_at_k, retrieval_ranks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data_dir", default="data/benchmark")
+    parser.add_argument("--cache_dir", default="outputs/cache")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--query", choices=("speech", "text"), default="speech")
+    parser.add_argument("--chunk_size", type=int, default=4096)
+    parser.add_argument("--output_dir", default=None, help="default: <model>/eval")
+    args = parser.parse_args()
+
+    out = Path(args.output_dir or Path(args.model) / "eval")
+    out.mkdir(parents=True, exist_ok=True)
+    model = SpeechCTClipModel.from_pretrained(args.model).eval()
+    processor = SpeechCTClipProcessor.from_pretrained(args.model)
+    rows = list(load_ct_rate(args.data_dir, args.split, require_speech=args.query == "speech"))
+    ids = [r["volume_name"].rsplit("_", 1)[0] for r in rows]  # a volume's reconstructions share its scan's reports
+    with torch.no_grad():
+        ct = ct_embeddings(model, processor, rows, args.cache_dir).numpy()
+        text = text_embeddings(model, processor, rows, args.cache_dir).numpy()
+        queries = {"text": text}
+        if args.query == "speech":
+            queries["speech"] = speech_embeddings(model, processor, rows, args.cache_dir).numpy()
+    pairs = {f"{args.query}_to_ct": (queries[args.query], ct), f"ct_to_{args.query}": (ct, queries[args.query])}
+    if args.query == "speech":
+        pairs["speech_to_text"] = (queries["speech"], text)
+    results = {}
+    for name, (q, g) in pairs.items():
+        ranks = retrieval_ranks(q, g, ids, ids, chunk_size=args.chunk_size)
+        results[name] = {**recall_at_k(ranks, RETRIEVAL_KS), **rank_summary(ranks)}
+    record = {"model": args.model, "data_dir": args.data_dir, "split": args.split, "pool": len(rows),
+              "command": " ".join(sys.argv), "results": results}  # fmt: skip
+    (out / "retrieval.json").write_text(json.dumps(record, indent=1))
+    head = ["direction", *(f"R@{k}" for k in RETRIEVAL_KS), "median rank", "mean rank"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in results.items():
+        cells = [f"{r[f'R@{k}']:.3f}" for k in RETRIEVAL_KS] + [f"{r['median_rank']:.0f}", f"{r['mean_rank']:.1f}"]
+        lines.append("| " + " | ".join([name.replace("_", " "), *cells]) + " |")
+    (out / "retrieval.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"pool: {len(rows)} volumes of {args.split}; written to {out}")
+
+
+if __name__ == "__main__":
+    main()
