@@ -130,9 +130,9 @@ def main() -> None:
               "--resume_from_checkpoint", "latest", "--save_every", "100", "--log_every", "20"]  # fmt: skip
     teacher = out / "teacher"
     timings["teacher"] = stage("teacher", teacher / "final", pretrain, [
-        "--output_dir", str(teacher), "--max_steps", str(args.teacher_steps), "--per_device_batch_size", str(args.batch_size),
-        "--learning_rate", "1e-3", "--warmup_steps", "30", "--eval_every", "200",
-        "--speech_tower", args.speech_tower, *common])  # fmt: skip
+        "--output_dir", str(teacher), "--max_steps", str(args.teacher_steps),
+        "--per_device_batch_size", str(args.batch_size), "--learning_rate", "1e-3", "--warmup_steps", "30",
+        "--eval_every", "200", "--speech_tower", args.speech_tower, *common])  # fmt: skip
     students = {
         "speech, naive (λ=0)": (out / "naive", 0.0),
         "speech, distilled": (out / "distilled", args.distill_weight),
@@ -141,8 +141,8 @@ def main() -> None:
         timings[folder.name] = stage(name, folder / "final", distill, [
             "--output_dir", str(folder), "--teacher", str(teacher / "final"), "--distill_weight", str(weight),
             "--max_steps", str(args.student_steps), "--per_device_batch_size", str(args.batch_size),
-            "--learning_rate", "1e-3", "--warmup_steps", "20", "--speech_trainable_layers", str(args.speech_trainable_layers),
-            "--speech_tower", args.speech_tower,
+            "--learning_rate", "1e-3", "--warmup_steps", "20",
+            "--speech_trainable_layers", str(args.speech_trainable_layers), "--speech_tower", args.speech_tower,
             *common])  # fmt: skip
 
     t = time.perf_counter()
