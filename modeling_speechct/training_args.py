@@ -169,3 +169,17 @@ def run_record(args: CommonArguments) -> dict:
     """The arguments that define a run (what a resume must match)."""
     ignored = {"resume_from_checkpoint", "overwrite_output_dir", "push_to_hub", "hub_model_id", "num_workers"}
     return {k: v for k, v in asdict(args).items() if k not in ignored}
+
+
+def parse_arguments(cls: type, argv: list[str] | None = None):
+    """`cls` from the command line, or from one YAML / JSON file given as the only argument."""
+    import sys
+
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(cls)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
+        loader = parser.parse_yaml_file if argv[0].endswith((".yaml", ".yml")) else parser.parse_json_file
+        return loader(argv[0])[0]
+    return parser.parse_args_into_dataclasses(argv)[0]

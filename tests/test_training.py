@@ -152,3 +152,24 @@ def test_batch_larger_than_the_dataset_is_refused(tmp_path):
     args = tiny_args(tmp_path, per_device_batch_size=8)
     with pytest.raises(ValueError, match="larger than the training set"):
         fit(model, RowDataset(rows), FeatureCollator(), args, make_accelerator(args, log=False))
+
+
+@pytest.mark.parametrize(
+    ("name", "cls_name"),
+    [
+        ("distill_benchmark", "DistillArguments"),
+        ("distill_ctrate", "DistillArguments"),
+        ("teacher_ctrate", "TeacherArguments"),
+    ],
+)
+def test_shipped_run_configs_parse_into_their_arguments(name, cls_name):
+    import yaml
+
+    from modeling_speechct import training_args
+    from modeling_speechct.training_args import parse_arguments
+
+    path = Path(__file__).parents[1] / "train" / "configs" / f"{name}.yaml"
+    args = parse_arguments(getattr(training_args, cls_name), [str(path)])
+    for key, value in yaml.safe_load(path.read_text()).items():
+        assert getattr(args, key) == value, key
+    assert args.problems() == [] or all("teacher=" in p or "ct_tower=" in p for p in args.problems())

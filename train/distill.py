@@ -15,32 +15,21 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import torch
-from transformers import HfArgumentParser
 
 from modeling_speechct.ctrate import load_ct_rate
 from modeling_speechct.lora import ADAPTER_DIR, add_speech_lora, finalize_lora
 from modeling_speechct.teacher import build_student, speech_tower_summary
-from modeling_speechct.training_args import DistillArguments, validate
+from modeling_speechct.training_args import DistillArguments, parse_arguments, validate
 from modeling_speechct.training_data import FeatureCollator, RowDataset, student_rows
 from modeling_speechct.training_loop import fit, make_accelerator
 from modeling_speechct.training_outputs import retrieval_scores, save_final
 
 
-def parse_args(argv: list[str] | None = None) -> DistillArguments:
-    parser = HfArgumentParser(DistillArguments)
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        loader = parser.parse_yaml_file if argv[0].endswith((".yaml", ".yml")) else parser.parse_json_file
-        return loader(argv[0])[0]
-    return parser.parse_args_into_dataclasses(argv)[0]
-
-
 def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
-    args = parse_args(argv)
+    args = parse_arguments(DistillArguments, argv)
     validate(args)
     accelerator = make_accelerator(args)
     torch.manual_seed(args.seed)

@@ -11,33 +11,22 @@ The final model and processor go to `<output_dir>/final` (safetensors), with `ev
 from __future__ import annotations
 
 import json
-import sys
 
 import torch
-from transformers import HfArgumentParser
 
 from modeling_speechct.ctrate import load_ct_rate
 from modeling_speechct.labels import CT_RATE_LABELS
 from modeling_speechct.metrics import auroc_per_label, mean_defined
 from modeling_speechct.teacher import build_teacher
-from modeling_speechct.training_args import TeacherArguments, validate
+from modeling_speechct.training_args import TeacherArguments, parse_arguments, validate
 from modeling_speechct.training_data import FeatureCollator, teacher_dataset, teacher_rows
 from modeling_speechct.training_loop import fit, make_accelerator
 from modeling_speechct.training_outputs import retrieval_scores, save_final
 from modeling_speechct.zero_shot import pair_probabilities, prompt_pairs, text_prompt_embeddings
 
 
-def parse_args(argv: list[str] | None = None) -> TeacherArguments:
-    parser = HfArgumentParser(TeacherArguments)
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        loader = parser.parse_yaml_file if argv[0].endswith((".yaml", ".yml")) else parser.parse_json_file
-        return loader(argv[0])[0]
-    return parser.parse_args_into_dataclasses(argv)[0]
-
-
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
+    args = parse_arguments(TeacherArguments, argv)
     validate(args)
     accelerator = make_accelerator(args)
     model, processor = build_teacher(
