@@ -41,9 +41,6 @@ def benchmark_ct_config() -> CTViTConfig:
         num_spatial_layers=2,
         num_temporal_layers=2,
         peg_layout="volumetric",  # a tower trained from scratch gets the true 3D layout, not CT-CLIP's quirk
-        # Mean over all tokens: CT-CLIP's flatten (6·6·128 → 512, 2.4 M weights tied to positions) lets a tower
-        # trained on 700 volumes memorise them; the findings' labels do not depend on where a token sits.
-        pooling="mean",
     )
 
 
