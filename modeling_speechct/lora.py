@@ -55,15 +55,20 @@ def finalize_lora(model: Any, output_dir: str | Path, merge: bool) -> Any:
 
     config = model._speech_lora_config
     if merge:
-        for module in model.modules():
-            if hasattr(module, "merge") and hasattr(module, "lora_A"):
-                module.merge()
-        return _strip_lora(model)
+        return _merge(model)
     folder = Path(output_dir) / ADAPTER_DIR
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
     save_file(state, folder / "adapter_model.safetensors")
     config.save_pretrained(folder)
+    return _strip_lora(model)
+
+
+def _merge(model: Any) -> Any:
+    """Fold every adapter into its base weights, then drop the LoRA wrappers."""
+    for module in model.modules():
+        if hasattr(module, "merge") and hasattr(module, "lora_A"):
+            module.merge()
     return _strip_lora(model)
 
 
@@ -87,9 +92,4 @@ def load_speech_lora(model: Any, adapter_dir: str | Path, merge: bool = False) -
     model = inject_adapter_in_model(config, model)
     set_peft_model_state_dict(model, load_file(Path(adapter_dir) / "adapter_model.safetensors"))
     model._speech_lora_config = config
-    if merge:
-        for module in model.modules():
-            if hasattr(module, "merge") and hasattr(module, "lora_A"):
-                module.merge()
-        model = _strip_lora(model)
-    return model
+    return _merge(model) if merge else model

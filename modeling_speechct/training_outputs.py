@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from .metrics import rank_summary, recall_at_k, retrieval_ranks
 from .training_args import CommonArguments
 
 RESULTS_FILE = "eval_results.json"
@@ -19,11 +19,9 @@ RESULTS_FILE = "eval_results.json"
 
 def retrieval_scores(queries: torch.Tensor, gallery: torch.Tensor, prefix: str = "", ks=(1, 5, 10)) -> dict:
     """Paired retrieval (query i ↔ gallery i): Recall@k and mean rank, for monitoring during training."""
-    similarity = F.normalize(queries.float(), dim=-1) @ F.normalize(gallery.float(), dim=-1).T
-    correct = similarity.diagonal().unsqueeze(1)
-    ranks = (similarity > correct).sum(dim=1) + 1
-    scores = {f"{prefix}R@{k}": (ranks <= k).float().mean().item() for k in ks}
-    scores[f"{prefix}mean_rank"] = ranks.float().mean().item()
+    ranks = retrieval_ranks(queries.detach().float().cpu().numpy(), gallery.detach().float().cpu().numpy())
+    scores = {f"{prefix}{k}": v for k, v in recall_at_k(ranks, ks).items()}
+    scores[f"{prefix}mean_rank"] = rank_summary(ranks)["mean_rank"]
     return scores
 
 
