@@ -6,13 +6,15 @@
 Directions: query → CT and CT → query, with the query a spoken (speech tower) or written (text tower) report; with
 `--query speech` also speech → text. Similarities are computed in chunks of queries (`--chunk_size`), so a pool of
 50,000 × 50,000 never materialises. Pairing is by volume: the reports of a volume are correct for it (CT-CLIP's
-pairing); ties count against the query. Writes `retrieval.json` and `retrieval.md` to --output_dir.
+pairing); ties count against the query. Writes to --output_dir `retrieval.json` (with `provenance`: the model's
+revision, a hash of the split tables, the package version), `retrieval.md` and `recall_at_k.png` (Recall@k for
+every k, each direction). Metrics are computed by the package's `retrieval_recall` evaluate module (loaded offline);
+files are written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -20,8 +22,10 @@ import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.ctrate import load_ct_rate
+from modeling_speechct.eval_outputs import evaluation_provenance, write_json_atomic, write_text_atomic
 from modeling_speechct.evaluation import RETRIEVAL_KS, ct_embeddings, speech_embeddings, text_embeddings
-from modeling_speechct.metrics import rank_summary, recall_at_k, retrieval_ranks
+from modeling_speechct.metric_modules import load_metric
+from modeling_speechct.plots import plot_recall_curve
 
 
 def main() -> None:
@@ -50,19 +54,29 @@ def main() -> None:
     pairs = {f"{args.query}_to_ct": (queries[args.query], ct), f"ct_to_{args.query}": (ct, queries[args.query])}
     if args.query == "speech":
         pairs["speech_to_text"] = (queries["speech"], text)
-    results = {}
+    results, ranks = {}, {}
+    recall = load_metric("retrieval_recall", "embeddings")
     for name, (q, g) in pairs.items():
-        ranks = retrieval_ranks(q, g, ids, ids, chunk_size=args.chunk_size)
-        results[name] = {**recall_at_k(ranks, RETRIEVAL_KS), **rank_summary(ranks)}
-    record = {"model": args.model, "data_dir": args.data_dir, "split": args.split, "pool": len(rows),
-              "command": " ".join(sys.argv), "results": results}  # fmt: skip
-    (out / "retrieval.json").write_text(json.dumps(record, indent=1))
+        kwargs = {"ks": RETRIEVAL_KS, "chunk_size": args.chunk_size, "return_ranks": True}
+        results[name] = recall.compute(query_embeddings=q, gallery_embeddings=g, ids=ids, **kwargs)
+        ranks[name] = results[name].pop("ranks")
+    record = {
+        "model": args.model,
+        "data_dir": args.data_dir,
+        "split": args.split,
+        "pool": len(rows),
+        "command": " ".join(sys.argv),
+        "results": results,
+        "provenance": evaluation_provenance(args.model, args.data_dir, [args.split]),
+    }
+    write_json_atomic(out / "retrieval.json", record)
+    plot_recall_curve(ranks, out / "recall_at_k.png")
     head = ["direction", *(f"R@{k}" for k in RETRIEVAL_KS), "median rank", "mean rank"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
         cells = [f"{r[f'R@{k}']:.3f}" for k in RETRIEVAL_KS] + [f"{r['median_rank']:.0f}", f"{r['mean_rank']:.1f}"]
         lines.append("| " + " | ".join([name.replace("_", " "), *cells]) + " |")
-    (out / "retrieval.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(out / "retrieval.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"pool: {len(rows)} volumes of {args.split}; written to {out}")
 

@@ -5,15 +5,18 @@
     python eval/zero_shot.py ... --labels "Cardiomegaly,Pleural effusion" --templates "{label} seen." "No {label}."
 
 Writes to --output_dir: `zero_shot.json` (every number: per label and means, CT-CLIP's protocol and the standard
-one, the AUROC's bootstrap interval, the model, data, command), `zero_shot.md` (the table) and
-`zero_shot_scores.csv` (one row per volume: label, P(present), truth — enough to recompute every metric).
+one, the AUROC's bootstrap interval, the model, data, command, and `provenance`: the model's revision, a hash of
+the split tables, the package version), `zero_shot.md` (the table), `zero_shot_scores.csv` (one row per volume:
+label, P(present), truth — enough to recompute every metric) and `roc_curves.png` (one ROC panel per label).
+Metrics are computed by the package's `evaluate` modules (`modeling_speechct.metric_modules`, loaded offline);
+files are written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import io
 import sys
 from pathlib import Path
 
@@ -22,9 +25,11 @@ import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.ctrate import load_ct_rate
+from modeling_speechct.eval_outputs import evaluation_provenance, write_json_atomic, write_text_atomic
 from modeling_speechct.evaluation import ct_embeddings, prompt_embeddings
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.metrics import auroc_per_label, bootstrap_ci, ctclip_protocol, mean_defined, standard_protocol
+from modeling_speechct.metric_modules import load_metric
+from modeling_speechct.plots import plot_roc_curves
 from modeling_speechct.zero_shot import DEFAULT_TEMPLATES, pair_probabilities
 
 
@@ -67,10 +72,10 @@ def main() -> None:
         truth[split] = np.array([r["labels"] for r in rows[split]])[:, columns]
 
     y, p = truth[args.split], probs[args.split]
-    auroc = auroc_per_label(y, p)
-    mean_auroc, excluded = mean_defined(auroc)
-    ci = bootstrap_ci(lambda a, b: mean_defined(auroc_per_label(a, b))[0], y, p, n_resamples=args.n_resamples,
-                      seed=args.seed)  # fmt: skip
+    # Every number comes from our evaluate modules (loaded from the package, offline), which call metrics.py.
+    auroc = load_metric("multilabel_auroc").compute(
+        predictions=p, references=y, label_names=labels, n_resamples=args.n_resamples, seed=args.seed
+    )
     result = {
         "model": str(args.model),
         "data": {"data_dir": args.data_dir, "split": args.split, "val_split": args.val_split, "volumes": len(y)},
@@ -79,27 +84,38 @@ def main() -> None:
         "labels": labels,
         "command": " ".join(sys.argv),
         "auroc": {
-            "per_label": auroc.tolist(),
-            "mean": mean_auroc,
-            "ci95": [ci.low, ci.high],
-            "excluded": [labels[i] for i in excluded],
-            "bootstrap_dropped": ci.n_dropped,
+            "per_label": auroc["per_label"].tolist(),
+            "mean": auroc["mean"],
+            "ci95": auroc.get("ci", [float("nan")] * 2),
+            "excluded": auroc["excluded_labels"],
+            "bootstrap_dropped": auroc.get("bootstrap_dropped", 0),
         },
-        "ctclip_protocol": _jsonable(ctclip_protocol(y, p)),
+        "ctclip_protocol": _jsonable(load_metric("ctclip_zero_shot").compute(predictions=p, references=y)),
     }
-    if excluded:
+    if auroc["excluded"]:
         result["auroc"]["note"] = "labels without positives (or negatives) have no AUROC and are left out of the mean"
     if args.val_split:
-        result["standard_protocol"] = _jsonable(standard_protocol(truth[args.val_split], probs[args.val_split], y, p))
-    (out / "zero_shot.json").write_text(json.dumps(result, indent=1))
-    with open(out / "zero_shot_scores.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["VolumeName", "label", "p_present", "truth"])
-        for i, row in enumerate(rows[args.split]):
-            for j, label in enumerate(labels):
-                writer.writerow([row["volume_name"], label, f"{p[i, j]:.6f}", int(y[i, j])])
+        split_column = [args.val_split] * len(truth[args.val_split]) + [args.split] * len(y)
+        standard = load_metric("threshold_transfer").compute(
+            predictions=np.concatenate([probs[args.val_split], p]),
+            references=np.concatenate([truth[args.val_split], y]),
+            split=split_column,
+            validation_split=args.val_split,
+            test_split=args.split,
+        )
+        result["standard_protocol"] = _jsonable(standard)
+    result["provenance"] = evaluation_provenance(args.model, args.data_dir, splits)
+    write_json_atomic(out / "zero_shot.json", result)
+    scores = io.StringIO(newline="")
+    writer = csv.writer(scores)
+    writer.writerow(["VolumeName", "label", "p_present", "truth"])
+    for i, row in enumerate(rows[args.split]):
+        for j, label in enumerate(labels):
+            writer.writerow([row["volume_name"], label, f"{p[i, j]:.6f}", int(y[i, j])])
+    write_text_atomic(out / "zero_shot_scores.csv", scores.getvalue())
+    plot_roc_curves(y, p, labels, out / "roc_curves.png")
     table = _markdown(result, labels)
-    (out / "zero_shot.md").write_text(table)
+    write_text_atomic(out / "zero_shot.md", table)
     print(table)
     print(f"written to {out}")
 
