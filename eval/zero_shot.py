@@ -84,9 +84,9 @@ def main() -> None:
         "labels": labels,
         "command": " ".join(sys.argv),
         "auroc": {
-            "per_label": auroc["per_label"].tolist(),
+            "per_label": _jsonable(auroc["per_label"]),  # undefined → null (JSON has no NaN)
             "mean": auroc["mean"],
-            "ci95": auroc.get("ci", [float("nan")] * 2),
+            "ci95": _jsonable(list(auroc.get("ci", [float("nan")] * 2))),
             "excluded": auroc["excluded_labels"],
             "bootstrap_dropped": auroc.get("bootstrap_dropped", 0),
         },
@@ -125,6 +125,8 @@ def _jsonable(value):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
         return [None if np.isnan(x) else float(x) for x in value.ravel()]
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
     if isinstance(value, float) and np.isnan(value):
         return None
     return value
@@ -144,7 +146,7 @@ def _markdown(result: dict, labels: list[str]) -> str:
             f"| {label} | {fmt(result['auroc']['per_label'][j])} | {fmt(ctclip['f1_weighted'][j])} | {fmt(f1)} |"
         )
     low, high = result["auroc"]["ci95"]
-    lines.append(f"| **mean** | **{result['auroc']['mean']:.3f}** [{low:.3f}, {high:.3f}] | "
+    lines.append(f"| **mean** | **{fmt(result['auroc']['mean'])}** [{fmt(low)}, {fmt(high)}] | "
                  f"{fmt(result['ctclip_protocol']['mean']['f1_weighted'])} | "
                  f"{fmt(result.get('standard_protocol', {}).get('mean', {}).get('f1'))} |")  # fmt: skip
     return "\n".join(lines) + "\n"
