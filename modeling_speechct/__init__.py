@@ -2,7 +2,8 @@
 
 Importing the package registers its configs and models with the Auto classes, and marks them for
 `register_for_auto_class` so that `save_pretrained` writes a folder that also loads with `trust_remote_code=True`
-where this package is not installed.
+where this package is not installed. It also registers the `zero-shot-ct-classification` and `ct-retrieval`
+pipelines (`pipeline_speechct_clip.py`).
 """
 
 from transformers import AutoConfig, AutoModel, AutoProcessor
@@ -18,6 +19,7 @@ from .modeling_speechct_clip import (
     SpeechCTClipSpeechOutput,
     SpeechPrefix,
 )
+from .pipeline_speechct_clip import CTRetrievalPipeline, ZeroShotCTClassificationPipeline
 from .processing_speechct_clip import SpeechCTClipProcessor
 
 AutoConfig.register(CTViTConfig.model_type, CTViTConfig, exist_ok=True)
@@ -32,6 +34,7 @@ SpeechCTClipProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "CTFeatureExtractor",
+    "CTRetrievalPipeline",
     "CTViTConfig",
     "CTViTModel",
     "CTViTModelOutput",
@@ -44,4 +47,5 @@ __all__ = [
     "SpeechCTClipProcessor",
     "SpeechCTClipSpeechOutput",
     "SpeechPrefix",
+    "ZeroShotCTClassificationPipeline",
 ]

@@ -13,6 +13,7 @@ from .audio_io import load_audio, resample
 from .feature_extraction_ct import CTFeatureExtractor
 
 PROCESSOR_FILE = "processor_config.json"
+LOADER_KWARGS = ("_from_auto", "_from_pipeline", "_commit_hash", "code_revision", "dtype", "torch_dtype", "device_map")
 
 
 class SpeechCTClipProcessor(ProcessorMixin):
@@ -108,8 +109,9 @@ class SpeechCTClipProcessor(ProcessorMixin):
         hub_kwargs = {
             k: kwargs.pop(k) for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs
         }
-        kwargs.pop("trust_remote_code", None)
-        kwargs.pop("_from_auto", None)
+        trust_remote_code = kwargs.pop("trust_remote_code", None)
+        for key in LOADER_KWARGS:  # what AutoProcessor and `pipeline()` pass to every processor: not settings of ours
+            kwargs.pop(key, None)
         config_path = cached_file(pretrained_model_name_or_path, PROCESSOR_FILE, **hub_kwargs)
         with open(config_path, encoding="utf-8") as f:
             config = json.load(f)
@@ -118,7 +120,11 @@ class SpeechCTClipProcessor(ProcessorMixin):
         speech_class = getattr(__import__("transformers"), speech_config.pop("feature_extractor_type"))
         for key in ("feature_extractor_type", "processor_class", "auto_map"):
             ct_config.pop(key, None)
-        tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        # The folder's config.json maps to remote code: pass the caller's consent on, or the tokenizer's own config
+        # lookup asks for it again (an interactive prompt under `trust_remote_code=True`).
+        tokenizer = AutoTokenizer.from_pretrained(
+            pretrained_model_name_or_path, trust_remote_code=trust_remote_code, **hub_kwargs
+        )
         settings = {k: v for k, v in config.items() if k in ("max_text_length",)}
         return cls(CTFeatureExtractor(**ct_config), speech_class(**speech_config), tokenizer, **settings, **kwargs)
 

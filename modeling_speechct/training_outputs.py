@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from .metrics import rank_summary, recall_at_k, retrieval_ranks
+from .publish import add_pipelines
 from .training_args import CommonArguments
 
 RESULTS_FILE = "eval_results.json"
@@ -26,17 +27,20 @@ def retrieval_scores(queries: torch.Tensor, gallery: torch.Tensor, prefix: str =
 
 
 def write_card(folder: Path, args: CommonArguments, results: dict[str, Any], title: str) -> None:
-    """A model card holding the run's results and the exact arguments."""
-    from huggingface_hub import ModelCard, ModelCardData
+    """The run's model card (`model_card.write_model_card`, the one card of the full model): metadata, how to load,
+    intended use, the recipe from the run's arguments, the last monitoring step's metrics, limitations, citations.
+    Evaluation figures (`model-index`) are added when the folder is published with the eval JSON
+    (`model_cards/publish.py`)."""
+    from .model_card import write_model_card
 
-    data = ModelCardData(library_name="transformers", license="apache-2.0", tags=["speechct-clip", "ct", "speech"])
-    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in results.items())
-    body = (
-        f"---\n{data.to_yaml()}\n---\n\n# {title}\n\nTrained with speechct-clip "
-        f"(`{type(args).__name__}`).\n\n## Results\n\n| metric | value |\n|---|---|\n{rows}\n\n"
-        f"## Arguments\n\n```json\n{json.dumps(asdict(args), indent=1, default=str)}\n```\n"
+    write_model_card(
+        folder,
+        title=title,
+        repo_id=args.hub_model_id,
+        run_args=asdict(args),
+        training_metrics=results,
+        results=(),
     )
-    ModelCard(body).save(folder / "README.md")
 
 
 def save_final(accelerator: Any, model: torch.nn.Module, processor: Any, args: CommonArguments, results: dict,
@@ -51,6 +55,7 @@ def save_final(accelerator: Any, model: torch.nn.Module, processor: Any, args: C
         shutil.rmtree(tmp, ignore_errors=True)
         unwrapped.save_pretrained(tmp, state_dict=state, safe_serialization=True)
         processor.save_pretrained(tmp)
+        add_pipelines(tmp)  # `pipeline("zero-shot-ct-classification", model=final, trust_remote_code=True)`
         (tmp / RESULTS_FILE).write_text(json.dumps(results, indent=1))
         write_card(tmp, args, results, title)
         shutil.rmtree(final, ignore_errors=True)
@@ -63,14 +68,12 @@ def save_final(accelerator: Any, model: torch.nn.Module, processor: Any, args: C
 
 def push(folder: Path, repo_id: str) -> None:
     """Upload the folder in one commit (all files or none); offline or without a token, a clear error."""
-    from huggingface_hub import HfApi
+    from .publish import PublishError, upload
 
-    api = HfApi()
     try:
-        api.create_repo(repo_id, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="speechct-clip training run")
-    except Exception as err:  # network, auth: the run's outputs stay on disk either way
+        upload(folder, repo_id, commit_message="speechct-clip training run")
+    except PublishError as err:  # offline, no token, network, auth: the run's outputs stay on disk either way
         raise RuntimeError(
-            f"push_to_hub: uploading {folder} to {repo_id!r} failed ({type(err).__name__}: {err}). The model is "
-            "saved locally; log in (`hf auth login`) and upload it with `hf upload`."
+            f"push_to_hub: {err} The model is saved locally in {folder}; publish it later with "
+            "`python model_cards/publish.py --model <folder> --repo_id <id>`."
         ) from err

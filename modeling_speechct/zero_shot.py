@@ -42,7 +42,7 @@ def text_prompt_embeddings(model: Any, processor: Any, prompts: list[tuple[str, 
     model.eval()
     out = []
     for side in (0, 1):
-        batch = processor(text=[pair[side] for pair in prompts])
+        batch = processor(text=[pair[side] for pair in prompts]).to(model.device)
         out.append(model.get_text_features(batch["input_ids"], batch["attention_mask"]).pooler_output)
     return tuple(out)
 
@@ -76,17 +76,30 @@ def synthesize_prompts(
 
 @torch.no_grad()
 def speech_prompt_embeddings(
-    model: Any, processor: Any, paths: list[list[list[Path]]], batch_size: int = 16
+    model: Any, processor: Any, paths: list[list[list[Any]]], batch_size: int = 16
 ) -> tuple[torch.Tensor, ...]:
     """(present, not present) prompt embeddings through the speech tower: each prompt's voices are encoded, the
-    L2-normalised embeddings averaged (the prompt ensemble CLIP averages over templates)."""
+    L2-normalised embeddings averaged (the prompt ensemble CLIP averages over templates).
+
+    `paths[label][side][voice]` is a wav path or a `(waveform, sampling_rate)` pair (spoken prompts recorded or
+    synthesised elsewhere); every prompt has the same number of voices."""
     model.eval()
-    flat = [p for label in paths for side in label for p in side]
+    flat = [_recording(p) for label in paths for side in label for p in side]
     embeds = []
     for start in range(0, len(flat), batch_size):
-        batch = processor(audio=[str(p) for p in flat[start : start + batch_size]])
+        chunk = flat[start : start + batch_size]
+        batch = processor(audio=[audio for audio, _ in chunk], sampling_rate=[rate for _, rate in chunk])
+        batch = batch.to(model.device)
         features = model.get_speech_features(batch["speech_values"], batch.get("speech_attention_mask"))
         embeds.append(features.pooler_output)
     voices = len(paths[0][0])
     per = F.normalize(torch.cat(embeds), dim=-1).view(len(paths), 2, voices, -1).mean(dim=2)
     return per[:, 0], per[:, 1]
+
+
+def _recording(item: Any) -> tuple[Any, int | None]:
+    """A wav path → (path, None) (the file's rate is read with it); a `(waveform, rate)` pair as it is."""
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item), None
+    audio, rate = item
+    return audio, rate
