@@ -341,7 +341,9 @@ def write_speech_tower_card(
         lines.append(
             f"- **Optimisation**: CTC loss (mean over the batch), AdamW (lr {args['lr']:g}, weight decay 0.01, "
             f"gradient norm clipped to 1), {args['warmup_steps']} warm-up steps then cosine decay towards step "
-            f"{args['max_steps']:,}; duration-bucketed batches of at most {args['batch_seconds']:g} s of padded audio."
+            f"{args['max_steps']:,}; duration-bucketed batches of at most {args['batch_seconds']:g} s of padded audio. "
+            "A launch resumed with a larger `--max_steps` re-sizes the cosine, so the learning rate steps back up onto "
+            "the longer curve there (a warm restart; see the commands above)."
         )
     wall = f"{wall_minutes:.0f} min" + (f" ({wall_time_note})" if wall_time_note else "")
     lines += [
