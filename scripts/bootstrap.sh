@@ -39,6 +39,21 @@ if ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null; then
   fi
 fi
 
+# Chromium for the demo's browser test (Playwright drives the system browser; nothing is fetched from a CDN).
+if ! command -v chromium >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    log=.venv/apt-chromium.log
+    echo "installing chromium (apt-get; log: $log)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$log" 2>&1; then
+      tail -n 20 "$log" >&2
+      echo "error: apt-get install chromium failed (full log: $log)" >&2
+      exit 1
+    fi
+  else
+    echo "warning: chromium is missing; install the Debian package chromium (as root) for tests/test_demo_browser.py" >&2
+  fi
+fi
+
 # Reinstall only when pyproject.toml changed since the last successful install.
 stamp=".venv/.speechct-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"

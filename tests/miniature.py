@@ -44,10 +44,9 @@ def make_miniature(root, names=NAMES, with_speech=True):
 
 def tiny_processor(tmp_path):
     """CT-CLIP-style processor at the tiny model's sizes, with a toy WordPiece vocabulary."""
-    (tmp_path / "vocab.txt").write_text(
-        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "finding", "number", "no"])
-    )
-    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    # transformers 5's constructor ignores `vocab_file=` (every word would be [UNK]): give the vocabulary itself.
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "finding", "number", "no"]
+    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)})
     return SpeechCTClipProcessor(
         CTFeatureExtractor(target_shape=(8, 32, 32)), WhisperFeatureExtractor(feature_size=16), tokenizer
     )

@@ -27,8 +27,11 @@ def tone(rate: int, seconds: float = 1.0) -> np.ndarray:
 
 @pytest.fixture
 def tokenizer(tmp_path):
-    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]))
-    return BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    # transformers 5's constructor ignores `vocab_file=` (every word would be [UNK]): give the vocabulary itself.
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)})
+    assert tokenizer.unk_token_id not in tokenizer(" ".join(WORDS))["input_ids"]
+    return tokenizer
 
 
 def make_processor(tokenizer, speech="whisper"):
