@@ -10,6 +10,11 @@ pairing); ties count against the query. Writes to --output_dir `retrieval.json` 
 revision, a hash of the split tables, the package version), `retrieval.md` and `recall_at_k.png` (Recall@k for
 every k, each direction). Metrics are computed by the package's `retrieval_recall` evaluate module (loaded offline);
 files are written atomically.
+
+`--faiss` (needs `pip install faiss-cpu`) takes the Recall@k figures from an exact FAISS inner-product index
+(`modeling_speechct.faiss_search.faiss_recall_at_k`) and still the median/mean rank (and the plot) from the exact
+chunked path; `--faiss_only` skips the exact path, so only Recall@k is reported and no plot is drawn (the index
+returns each query's top k only). Either way `retrieval.json` says which method gave what under "method".
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ from modeling_speechct.metric_modules import load_metric
 from modeling_speechct.plots import plot_recall_curve
 
 
+def _method(faiss_only: bool) -> dict[str, str]:
+    """Which computation gave which figures (written only with --faiss / --faiss_only)."""
+    method = {"R@k": "faiss.IndexFlatIP top-k search (modeling_speechct.faiss_search.faiss_recall_at_k)"}
+    if faiss_only:
+        method["median_rank/mean_rank"] = "not computed (--faiss_only: the index returns the top k only)"
+    else:
+        method["median_rank/mean_rank"] = "exact chunked path (retrieval_recall evaluate module)"
+    return method
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
@@ -37,6 +52,8 @@ def main() -> None:
     parser.add_argument("--query", choices=("speech", "text"), default="speech")
     parser.add_argument("--chunk_size", type=int, default=4096)
     parser.add_argument("--output_dir", default=None, help="default: <model>/eval")
+    parser.add_argument("--faiss", action="store_true", help="Recall@k from a FAISS index (pip install faiss-cpu)")
+    parser.add_argument("--faiss_only", action="store_true", help="--faiss without the exact path: Recall@k only")
     args = parser.parse_args()
 
     out = Path(args.output_dir or Path(args.model) / "eval")
@@ -56,10 +73,18 @@ def main() -> None:
         pairs["speech_to_text"] = (queries["speech"], text)
     results, ranks = {}, {}
     recall = load_metric("retrieval_recall", "embeddings")
+    use_faiss = args.faiss or args.faiss_only
     for name, (q, g) in pairs.items():
-        kwargs = {"ks": RETRIEVAL_KS, "chunk_size": args.chunk_size, "return_ranks": True}
-        results[name] = recall.compute(query_embeddings=q, gallery_embeddings=g, ids=ids, **kwargs)
-        ranks[name] = results[name].pop("ranks")
+        if not args.faiss_only:
+            kwargs = {"ks": RETRIEVAL_KS, "chunk_size": args.chunk_size, "return_ranks": True}
+            results[name] = recall.compute(query_embeddings=q, gallery_embeddings=g, ids=ids, **kwargs)
+            ranks[name] = results[name].pop("ranks")
+        if use_faiss:
+            from modeling_speechct.faiss_search import faiss_recall_at_k
+
+            fast = faiss_recall_at_k(q, g, ids, ids, ks=RETRIEVAL_KS, chunk_size=args.chunk_size)
+            fast.pop("ranks")
+            results[name] = {**results.get(name, {}), **fast}
     record = {
         "model": args.model,
         "data_dir": args.data_dir,
@@ -67,14 +92,18 @@ def main() -> None:
         "pool": len(rows),
         "command": " ".join(sys.argv),
         "results": results,
+        **({"method": _method(args.faiss_only)} if use_faiss else {}),
         "provenance": evaluation_provenance(args.model, args.data_dir, [args.split]),
     }
     write_json_atomic(out / "retrieval.json", record)
-    plot_recall_curve(ranks, out / "recall_at_k.png")
-    head = ["direction", *(f"R@{k}" for k in RETRIEVAL_KS), "median rank", "mean rank"]
+    if ranks:
+        plot_recall_curve(ranks, out / "recall_at_k.png")
+    head = ["direction", *(f"R@{k}" for k in RETRIEVAL_KS)] + ([] if args.faiss_only else ["median rank", "mean rank"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
-        cells = [f"{r[f'R@{k}']:.3f}" for k in RETRIEVAL_KS] + [f"{r['median_rank']:.0f}", f"{r['mean_rank']:.1f}"]
+        cells = [f"{r[f'R@{k}']:.3f}" for k in RETRIEVAL_KS]
+        if not args.faiss_only:
+            cells += [f"{r['median_rank']:.0f}", f"{r['mean_rank']:.1f}"]
         lines.append("| " + " | ".join([name.replace("_", " "), *cells]) + " |")
     write_text_atomic(out / "retrieval.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
