@@ -26,8 +26,13 @@ def main() -> None:
     args = parser.parse_args()
 
     seen_before = {transcript(text) for text, _ in sentence_pool(args.train_sentences, args.train_seed)}
-    fresh = [t for t, _ in sentence_pool(3 * args.sentences, args.seed) if transcript(t) not in seen_before]
-    texts = fresh[: args.sentences]
+    # Keep the pool's radiology / general mix: templated radiology sentences collide with the training pool far more
+    # often than general ones, so dropping collisions alone would leave a set of mostly general sentences (~70 %).
+    fresh = [
+        (t, source) for t, source in sentence_pool(6 * args.sentences, args.seed) if transcript(t) not in seen_before
+    ]
+    per_source = {"radiology": args.sentences // 2, "general": args.sentences - args.sentences // 2}
+    texts = [t for source, n in per_source.items() for t in [t for t, s in fresh if s == source][:n]]
     model, processor = load_speech_tower(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         results = {
