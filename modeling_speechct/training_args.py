@@ -92,6 +92,14 @@ class TeacherArguments(CommonArguments):
         default="shipped",
         metadata={"help": "Speech tower the teacher folder carries (frozen, unused; students swap it)."},
     )
+    extra_train_dirs: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "More CT-RATE-layout datasets whose train split joins the training set, e.g. a volumes-only pool "
+            "built with `processing/build_benchmark.py --no-speech` (a CT tower trained from scratch on the "
+            "benchmark's 700 volumes memorises them; thousands more volumes make it generalise)."
+        },
+    )
     projection_dim: int = 512
     max_text_length: int = 256
     ct_augment: bool = field(default=True, metadata={"help": "Intensity, noise and shift augmentation of volumes."})
@@ -103,6 +111,9 @@ class TeacherArguments(CommonArguments):
         found = super().problems()
         if self.train_text not in TEXT_TRAINING:
             found.append(f"train_text={self.train_text!r} is not one of {TEXT_TRAINING}")
+        for extra in self.extra_train_dirs:
+            if not (Path(extra) / "dataset" / "train").is_dir():
+                found.append(f"extra_train_dirs: {extra!r} has no CT-RATE-layout train split (dataset/train/…)")
         if self.ct_tower not in TEACHER_CT_PRESETS and not Path(self.ct_tower).exists():
             found.append(f"ct_tower={self.ct_tower!r} is neither one of {TEACHER_CT_PRESETS} nor an existing folder")
         return found

@@ -173,3 +173,12 @@ def test_shipped_run_configs_parse_into_their_arguments(name, cls_name):
     for key, value in yaml.safe_load(path.read_text()).items():
         assert getattr(args, key) == value, key
     assert args.problems() == [] or all("teacher=" in p or "ct_tower=" in p for p in args.problems())
+
+
+def test_teacher_extra_train_dirs_must_hold_a_train_split(tmp_path):
+    from modeling_speechct.training_args import TeacherArguments
+
+    (tmp_path / "pool" / "dataset" / "train").mkdir(parents=True)
+    validate(TeacherArguments(output_dir=str(tmp_path / "a"), extra_train_dirs=[str(tmp_path / "pool")]))
+    with pytest.raises(ValueError, match=r"extra_train_dirs: .*nowhere.* has no CT-RATE-layout train split"):
+        validate(TeacherArguments(output_dir=str(tmp_path / "b"), extra_train_dirs=[str(tmp_path / "nowhere")]))

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> dict:
         split: list(load_ct_rate(args.data_dir, split, speech_root=args.speech_root, require_speech=False))
         for split in (args.train_split, args.eval_split)
     }
+    for extra in args.extra_train_dirs:  # volumes-only pools: their train split trains, evaluation stays on data_dir
+        rows[args.train_split] += list(load_ct_rate(extra, "train", require_speech=False))
     with accelerator.main_process_first():  # the main process fills the caches, the others read them
         data = {s: teacher_rows(model, processor, r, args.cache_dir, args.cache_ct_values) for s, r in rows.items()}
     collate = FeatureCollator(processor)
