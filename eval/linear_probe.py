@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 
+from modeling_speechct.eval_outputs import jsonable, write_text_atomic
 from modeling_speechct.linear_probe import (
     DEFAULT_C,
     DEFAULT_C_GRID,
@@ -34,11 +35,9 @@ from modeling_speechct.linear_probe import (
     DEFAULT_TRAIN_FRACTION,
     TASKS,
     check_split,
-    jsonable,
     linear_probe,
     load_embedding_file,
     probe_markdown,
-    write_text_atomic,
 )
 
 SPLIT_KEYS = ("train", "valid", "test")

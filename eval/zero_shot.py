@@ -25,7 +25,7 @@ import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.ctrate import load_ct_rate
-from modeling_speechct.eval_outputs import evaluation_provenance, write_json_atomic, write_text_atomic
+from modeling_speechct.eval_outputs import evaluation_provenance, jsonable, write_json_atomic, write_text_atomic
 from modeling_speechct.evaluation import ct_embeddings, prompt_embeddings
 from modeling_speechct.labels import CT_RATE_LABELS
 from modeling_speechct.metric_modules import load_metric
@@ -84,13 +84,13 @@ def main() -> None:
         "labels": labels,
         "command": " ".join(sys.argv),
         "auroc": {
-            "per_label": _jsonable(auroc["per_label"]),  # undefined → null (JSON has no NaN)
+            "per_label": jsonable(auroc["per_label"]),  # undefined → null (JSON has no NaN)
             "mean": auroc["mean"],
-            "ci95": _jsonable(list(auroc.get("ci", [float("nan")] * 2))),
+            "ci95": jsonable(list(auroc.get("ci", [float("nan")] * 2))),
             "excluded": auroc["excluded_labels"],
             "bootstrap_dropped": auroc.get("bootstrap_dropped", 0),
         },
-        "ctclip_protocol": _jsonable(load_metric("ctclip_zero_shot").compute(predictions=p, references=y)),
+        "ctclip_protocol": jsonable(load_metric("ctclip_zero_shot").compute(predictions=p, references=y)),
     }
     if auroc["excluded"]:
         result["auroc"]["note"] = "labels without positives (or negatives) have no AUROC and are left out of the mean"
@@ -103,7 +103,7 @@ def main() -> None:
             validation_split=args.val_split,
             test_split=args.split,
         )
-        result["standard_protocol"] = _jsonable(standard)
+        result["standard_protocol"] = jsonable(standard)
     result["provenance"] = evaluation_provenance(args.model, args.data_dir, splits)
     write_json_atomic(out / "zero_shot.json", result)
     scores = io.StringIO(newline="")
@@ -118,18 +118,6 @@ def main() -> None:
     write_text_atomic(out / "zero_shot.md", table)
     print(table)
     print(f"written to {out}")
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [None if np.isnan(x) else float(x) for x in value.ravel()]
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
 
 
 def _markdown(result: dict, labels: list[str]) -> str:

@@ -20,15 +20,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .eval_outputs import sha256_file
+
 TOWERS = ("ct", "text")
-
-
-def _sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fingerprint(modules: dict[str, Any], settings: dict | None) -> str:
@@ -68,7 +62,7 @@ class TensorCache(ABC):
         self.hits = self.misses = 0
 
     def key(self, item: str) -> str:
-        return _sha256_file(item) if self.content == "file" else hashlib.sha256(item.encode()).hexdigest()
+        return sha256_file(item) if self.content == "file" else hashlib.sha256(item.encode()).hexdigest()
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.safetensors"

@@ -25,6 +25,7 @@ __all__ = [
     "data_revision",
     "evaluation_provenance",
     "hub_snapshot",
+    "jsonable",
     "model_revision",
     "package_provenance",
     "sha256_file",
@@ -147,6 +148,23 @@ def evaluation_provenance(model: str | os.PathLike, data_dir: str | os.PathLike,
         "data": data_revision(data_dir, splits),
         "package": package_provenance(),
     }
+
+
+def jsonable(value: Any) -> Any:
+    """NumPy → plain Python, NaN → None (JSON has no NaN; `null` reads as 'undefined')."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -24,7 +24,6 @@ test split out of every fit:
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -44,12 +43,10 @@ __all__ = [
     "DEFAULT_TRAIN_FRACTION",
     "TASKS",
     "check_split",
-    "jsonable",
     "linear_probe",
     "load_embedding_file",
     "probe_markdown",
     "stratified_subsample",
-    "write_text_atomic",
 ]
 
 TASKS = ("multilabel", "multiclass")
@@ -376,34 +373,6 @@ def _probe_multiclass(x, y, seeds, fraction, grid, default_c, max_iter, label_na
 
 # ----------------------------------------------------------------------------------------------------------------
 # output
-
-
-def jsonable(value: Any) -> Any:
-    """NumPy → plain Python, NaN → None (JSON has no NaN; `null` reads as 'undefined')."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write through a temporary file in the same folder and `os.replace`, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(text)
-    try:
-        os.replace(tmp.name, path)
-    except OSError:
-        os.unlink(tmp.name)
-        raise
 
 
 def probe_markdown(result: dict[str, Any]) -> str:

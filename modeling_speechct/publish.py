@@ -108,7 +108,7 @@ def discover_results(model_dir: str | os.PathLike) -> list[Path]:
     return [path for path in found if path.is_file()]
 
 
-def _replace(source: Path, dest: Path, overwrite: bool) -> None:
+def replace_folder(source: Path, dest: Path, overwrite: bool = True) -> None:
     """Put the finished `source` at `dest` by renames only (an old `dest` is moved aside and deleted last)."""
     old = dest.parent / f".{dest.name}.old-{os.getpid()}"
     if dest.exists():
@@ -203,7 +203,7 @@ def export_folder(
         for path in staging.rglob("*"):  # save_pretrained may write 0600; uploaded files are public anyway
             path.chmod(0o755 if path.is_dir() else 0o644)
         staging.chmod(0o755)
-        _replace(staging, output_dir, overwrite)
+        replace_folder(staging, output_dir, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return output_dir

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # pretrain_speech, als
 
 import pretrain_speech
 
+from modeling_speechct.publish import replace_folder
 from modeling_speechct.speech_tower import (
     MAX_SHIPPED_MB,
     SHIPPED_SPEECH_TOWER,
@@ -127,21 +128,6 @@ def this_machine() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}"
 
 
-def _replace(source: Path, dest: Path) -> None:
-    """Put the finished `source` folder at `dest`: rename the old one aside, rename the new one in, then delete the
-    old one (restored if the second rename fails)."""
-    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-    if dest.exists():
-        dest.rename(old)
-    try:
-        source.rename(dest)
-    except BaseException:
-        if old.exists():
-            old.rename(dest)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def ship(
     run: Path,
     commands: list[str],
@@ -196,7 +182,7 @@ def ship(
         if total > MAX_SHIPPED_MB * 1e6:
             raise ValueError(f"the shipped folder would be {total / 1e6:.1f} MB: more than {MAX_SHIPPED_MB:g} MB")
         load_speech_tower(staging)  # it must load before it replaces anything
-        _replace(staging, dest)
+        replace_folder(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     cer = metrics["seen_voices"]["cer"]
