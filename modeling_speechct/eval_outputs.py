@@ -14,10 +14,10 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .ctrate import labels_csv, metadata_csv, reports_csv, resolve_root
 
@@ -29,6 +29,7 @@ __all__ = [
     "model_revision",
     "package_provenance",
     "sha256_file",
+    "write_atomic",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -167,21 +168,29 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write through a temporary file in the same folder and `os.replace`, so a reader never sees half a file."""
+def write_atomic(path: str | os.PathLike, write: Callable[[IO], Any], binary: bool = False) -> Path:
+    """Call `write(file)` on a temporary file in the target folder, then `os.replace` it into place, so a reader
+    never sees half a file and an interrupted run leaves the previous one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode, encoding = ("wb", None) if binary else ("w", "utf-8")
     with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        mode, encoding=encoding, dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     ) as tmp:
         try:
-            tmp.write(text)
+            write(tmp)
         except BaseException:
             tmp.close()
             os.unlink(tmp.name)
             raise
     os.chmod(tmp.name, 0o644)  # a temporary file is private (0600); the result is for everyone to read
     os.replace(tmp.name, path)
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """`text` at `path`, atomically (`write_atomic`)."""
+    write_atomic(path, lambda f: f.write(text))
 
 
 def write_json_atomic(path: str | os.PathLike, record: Any) -> None:

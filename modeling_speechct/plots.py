@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,25 +19,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 from sklearn.metrics import roc_curve
 
+from .eval_outputs import write_atomic
 from .metrics import auroc_per_label
 
 __all__ = ["plot_recall_curve", "plot_roc_curves", "save_png_atomic"]
 
 
 def save_png_atomic(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """`fig` as a PNG at `path`, through a temporary file in the same folder and `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp", delete=False) as tmp:
-        try:
-            fig.savefig(tmp, format="png", dpi=dpi)
-        except BaseException:
-            tmp.close()
-            os.unlink(tmp.name)
-            raise
-    os.chmod(tmp.name, 0o644)  # a temporary file is private (0600); the figure is for everyone to read
-    os.replace(tmp.name, path)
-    return path
+    """`fig` as a PNG at `path`, atomically (`eval_outputs.write_atomic`)."""
+    return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=dpi), binary=True)
 
 
 def plot_roc_curves(y_true: Any, scores: Any, labels: Sequence[str], path: str | os.PathLike, ncols: int = 5) -> Figure:
