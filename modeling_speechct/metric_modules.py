@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRICS_DIR", "METRIC_MODULES", "as_matrix", "load_metric", "metric_path"]
+__all__ = ["METRICS_DIR", "METRIC_MODULES", "as_matrix", "load_metric", "metric_path", "score_label_features"]
 
 METRICS_DIR = Path(__file__).with_name("evaluate_metrics")
 METRIC_MODULES = ("multilabel_auroc", "ctclip_zero_shot", "threshold_transfer", "retrieval_recall")
@@ -55,3 +55,17 @@ def as_matrix(values: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
     if arr.ndim != 2:
         raise ValueError(f"{name} must have one list per row, got shape {arr.shape}")
     return arr
+
+
+def score_label_features(**extra: Any):
+    """The input schema the multi-label modules share: per row, one score and one 0/1 truth per label (+ `extra`
+    columns, e.g. the threshold transfer's `split`)."""
+    import datasets
+
+    return datasets.Features(
+        {
+            "predictions": datasets.Sequence(datasets.Value("float64")),
+            "references": datasets.Sequence(datasets.Value("int32")),
+            **extra,
+        }
+    )

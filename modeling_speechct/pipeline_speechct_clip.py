@@ -84,6 +84,13 @@ def _kind(item: Any) -> str:
     raise TypeError(f"cannot tell what {type(item).__name__} holds: pass a path, an array, a string or a dict.")
 
 
+def _check_ct_kwargs(caller: str, ct_kwargs: Mapping[str, Any]) -> None:
+    """Keyword arguments left over after a pipeline's own must be CT feature-extractor arguments."""
+    unknown = set(ct_kwargs) - set(CT_KWARGS)
+    if unknown:
+        raise TypeError(f"{caller}: unexpected arguments {sorted(unknown)} (CT arguments are {CT_KWARGS}).")
+
+
 def _split_ct(item: Any, ct_kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """A CT input → (volume, keyword arguments of the CT feature extractor); a dict's own keys win."""
     if isinstance(item, Mapping):
@@ -149,9 +156,7 @@ class _SpeechCTClipPipeline(Pipeline):
     ) -> torch.Tensor:
         """L2-normalised embeddings `(len(items), projection_dim)` of CT volumes, recordings or written reports (one
         modality per call): compute a retrieval gallery once and pass it as `gallery=` to every query."""
-        unknown = set(ct_kwargs) - set(CT_KWARGS)
-        if unknown:
-            raise TypeError(f"embed: unexpected arguments {sorted(unknown)} (CT arguments are {CT_KWARGS}).")
+        _check_ct_kwargs("embed", ct_kwargs)
         items = list(items)
         if not items:
             raise ValueError("`items` is empty.")
@@ -221,9 +226,7 @@ class ZeroShotCTClassificationPipeline(_SpeechCTClipPipeline):
         top_k: int | None = None,
         **ct_kwargs: Any,
     ) -> tuple[dict, dict, dict]:
-        unknown = set(ct_kwargs) - set(CT_KWARGS)
-        if unknown:
-            raise TypeError(f"{ZERO_SHOT_TASK}: unexpected arguments {sorted(unknown)}.")
+        _check_ct_kwargs(ZERO_SHOT_TASK, ct_kwargs)
         forward: dict[str, Any] = {}
         for name, value in (
             ("candidate_labels", candidate_labels),
@@ -380,9 +383,7 @@ class CTRetrievalPipeline(_SpeechCTClipPipeline):
         sampling_rate: int | None = None,
         **ct_kwargs: Any,
     ) -> tuple[dict, dict, dict]:
-        unknown = set(ct_kwargs) - set(CT_KWARGS)
-        if unknown:
-            raise TypeError(f"{RETRIEVAL_TASK}: unexpected arguments {sorted(unknown)}.")
+        _check_ct_kwargs(RETRIEVAL_TASK, ct_kwargs)
         preprocess = {"ct_kwargs": ct_kwargs, "gallery_kind": gallery_kind}
         if sampling_rate is not None:
             preprocess["sampling_rate"] = sampling_rate

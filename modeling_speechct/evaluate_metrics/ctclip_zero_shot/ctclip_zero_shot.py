@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import datasets
 import evaluate
 import numpy as np
 
-from modeling_speechct.metric_modules import as_matrix
+from modeling_speechct.metric_modules import as_matrix, score_label_features
 from modeling_speechct.metrics import ctclip_protocol
 
 _DESCRIPTION = """
@@ -63,12 +62,7 @@ class CtclipZeroShot(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("float64")),
-                    "references": datasets.Sequence(datasets.Value("int32")),
-                }
-            ),
+            features=score_label_features(),
             homepage="https://github.com/ibrahimethemhamamci/CT-CLIP",
             codebase_urls=["https://github.com/ibrahimethemhamamci/CT-CLIP"],
             reference_urls=["https://arxiv.org/abs/2403.17834"],

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import datasets
 import evaluate
 import numpy as np
 
-from modeling_speechct.metric_modules import as_matrix
+from modeling_speechct.metric_modules import as_matrix, score_label_features
 from modeling_speechct.metrics import auroc_per_label, bootstrap_ci, mean_defined
 
 _DESCRIPTION = """
@@ -58,12 +57,7 @@ class MultilabelAuroc(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("float64")),
-                    "references": datasets.Sequence(datasets.Value("int32")),
-                }
-            ),
+            features=score_label_features(),
             reference_urls=["https://scikit-learn.org/stable/modules/generated/sklearn.metrics.roc_auc_score.html"],
         )
 

@@ -8,7 +8,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from modeling_speechct.metric_modules import as_matrix
+from modeling_speechct.metric_modules import as_matrix, score_label_features
 from modeling_speechct.metrics import standard_protocol
 
 _DESCRIPTION = """
@@ -56,13 +56,7 @@ class ThresholdTransfer(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("float64")),
-                    "references": datasets.Sequence(datasets.Value("int32")),
-                    "split": datasets.Value("string"),
-                }
-            ),
+            features=score_label_features(split=datasets.Value("string")),
         )
 
     def _compute(
