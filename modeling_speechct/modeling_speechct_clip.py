@@ -479,25 +479,61 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         """Hidden states entering the first trainable speech layer (`speech_prefix_layer`), for every window a
         recording owns. Frozen work: compute once, cache, and train with `forward(speech_prefix=...)`.
         The frozen part runs in eval mode (no SpecAugment or dropout there), as a cache must be deterministic."""
-        boundary = self.speech_prefix_layer
-        stack = self._speech_layer_stack()
         windows, window_masks, owned = self._speech_windows(speech_values, speech_attention_mask)
+        keep = owned.transpose(0, 1).reshape(-1)  # window-major, as `windows`: windows nobody owns are never encoded
+        owner = torch.arange(owned.shape[0], device=owned.device).repeat(owned.shape[1])[keep]
+        windows, window_masks = windows[keep], window_masks[keep]
         was_training = self.speech_model.training
         self.speech_model.eval()
         try:
-            if boundary == len(stack):
-                kwargs: dict[str, Any] = {self.speech_input_name: windows}
-                if _accepts(self.speech_model, "attention_mask"):
-                    kwargs["attention_mask"] = window_masks.long()
-                hidden = self.speech_model(**kwargs, return_dict=True).last_hidden_state
-            else:
-                hidden = _run_until(self.speech_model, stack[boundary], self.speech_input_name, windows, window_masks)
+            if self._padding_is_inert():
+                hidden, frame_mask = self._prefix_without_padding(windows, window_masks)
+            else:  # padding is part of the input (Whisper's fixed log-mel window; GroupNorm over time in wav2vec 2.0)
+                hidden = self._prefix_frames(windows, window_masks)
+                frame_mask = self._frame_mask(window_masks, hidden.shape[1])
         finally:
             self.speech_model.train(was_training)
-        frame_mask = self._frame_mask(window_masks, hidden.shape[1])
-        keep = owned.transpose(0, 1).reshape(-1)  # window-major, as `windows`
-        owner = torch.arange(owned.shape[0], device=owned.device).repeat(owned.shape[1])
-        return SpeechPrefix(hidden_states=hidden[keep], frame_mask=frame_mask[keep], owner=owner[keep])
+        return SpeechPrefix(hidden_states=hidden, frame_mask=frame_mask, owner=owner)
+
+    def _padding_is_inert(self) -> bool:
+        """True when trailing padding changes no real output frame: a waveform tower that masks padded frames in
+        attention and normalises its convolutions per frame (`feat_extract_norm="layer"`, not GroupNorm over time)."""
+        return (
+            self.speech_input_name == "input_values"
+            and _accepts(self.speech_model, "attention_mask")
+            and getattr(self.config.speech_config, "feat_extract_norm", None) == "layer"
+        )
+
+    def _prefix_frames(self, windows: torch.Tensor, window_masks: torch.Tensor) -> torch.Tensor:
+        boundary, stack = self.speech_prefix_layer, self._speech_layer_stack()
+        if boundary == len(stack):
+            kwargs: dict[str, Any] = {self.speech_input_name: windows}
+            if _accepts(self.speech_model, "attention_mask"):
+                kwargs["attention_mask"] = window_masks.long()
+            return self.speech_model(**kwargs, return_dict=True).last_hidden_state
+        return _run_until(self.speech_model, stack[boundary], self.speech_input_name, windows, window_masks)
+
+    def _prefix_without_padding(
+        self, windows: torch.Tensor, window_masks: torch.Tensor, group: int = 4
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`_prefix_frames` for waveform towers that mask padding (wav2vec 2.0, HuBERT), in groups of similar length,
+        each cut to its longest recording: a report's last window is mostly padding, and padding costs convolution
+        and attention while changing no real frame (it is masked). Frames are padded back to one length after."""
+        lengths = window_masks.sum(dim=-1)
+        order = torch.argsort(lengths, stable=True)
+        parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for start in range(0, len(order), group):
+            rows = order[start : start + group]
+            span = int(lengths[rows].max())
+            hidden = self._prefix_frames(windows[rows, :span], window_masks[rows, :span])
+            parts.append((rows, hidden, self._frame_mask(window_masks[rows, :span], hidden.shape[1])))
+        frames = max(hidden.shape[1] for _, hidden, _ in parts)
+        out = windows.new_zeros(len(order), frames, parts[0][1].shape[-1], dtype=parts[0][1].dtype)
+        mask = torch.zeros(len(order), frames, dtype=torch.bool, device=windows.device)
+        for rows, hidden, frame_mask in parts:
+            out[rows, : hidden.shape[1]] = hidden
+            mask[rows, : frame_mask.shape[1]] = frame_mask
+        return out, mask
 
     def get_speech_features_from_prefix(self, prefix: SpeechPrefix, batch_size: int | None = None) -> torch.Tensor:
         """Projected speech embeddings `(batch, projection_dim)` from cached prefixes: the trainable top layers,

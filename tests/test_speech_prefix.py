@@ -30,10 +30,22 @@ def _audio(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     return values * mask.unsqueeze(1) if values.ndim == 3 else values * mask, mask
 
 
-@pytest.mark.parametrize("kind", ["hubert", "wav2vec2", "whisper"])
+@pytest.mark.parametrize("kind", ["hubert", "wav2vec2", "whisper", "hubert-groupnorm"])
 @pytest.mark.parametrize("trainable", [0, 1, 2])
 def test_prefix_path_equals_full_tower(kind, trainable):
-    model = _model(kind, speech_trainable_layers=trainable)
+    """Layer-norm waveform towers take the trimmed path (each window cut to its real length), GroupNorm and Whisper
+    towers the padded one; both must give what the full tower gives on the padded batch."""
+    if kind == "hubert-groupnorm":
+        torch.manual_seed(0)
+        speech = tiny_speech_config("hubert", feat_extract_norm="group")
+        model = SpeechCTClipModel(
+            tiny_speechct_config(speech_config=speech, speech_pooling="attention", speech_trainable_layers=trainable)
+        ).eval()
+        assert not model._padding_is_inert()
+        kind = "hubert"
+    else:
+        model = _model(kind, speech_trainable_layers=trainable)
+        assert model._padding_is_inert() == (kind != "whisper")
     values, mask = _audio(kind)
     with torch.no_grad():
         full = model.get_speech_features(values, mask).pooler_output

@@ -4,7 +4,10 @@
     python train/run_benchmark.py --output_dir outputs/benchmark --distill_weight 1.0
 
 1. Build the benchmark into --data_dir if it is not there (procedural CT volumes, reports, spoken reports).
-2. Teacher: CT ↔ text CLIP (train/pretrain.py), a small CT-ViT against a locked MiniLM text tower.
+2. Teacher: CT ↔ text CLIP, a small CT-ViT against a locked MiniLM text tower. By default the benchmark teacher
+   shipped in the package (trained by train/pretrain.py on this benchmark's training split plus a 4,000-volume
+   pool: see modeling_speechct/pretrained/benchmark-teacher/README.md), as SpeechCT-CLIP starts from a pretrained
+   CT-CLIP; --teacher_steps N trains one from scratch with the same recipe (--teacher_pool adds the pool).
 3. Students from the shipped CTC-pretrained speech tower (top layer, pooling and projection train):
    naive (λ = 0: InfoNCE(speech, CT) only) and distilled (λ > 0: + λ · (1 − cos(speech, text))).
 4. Evaluate all three on the test split — zero-shot classification (the teacher with written prompts, the students
@@ -28,7 +31,9 @@ import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.benchmark_teacher import assemble_teacher, read_recipe
 from modeling_speechct.ctrate import load_ct_rate
+from modeling_speechct.eval_outputs import data_revision
 from modeling_speechct.evaluation import (
     ct_embeddings,
     evaluate_split,
@@ -49,6 +54,7 @@ COLUMNS = (
     ("F1 (val threshold)", "standard_f1"),
 )
 RECALLS = (5, 10, 50, 100)
+SPLITS = ("train", "valid", "test")
 
 
 def stage(name: str, final: Path, run, argv: list[str]) -> float:
@@ -59,6 +65,46 @@ def stage(name: str, final: Path, run, argv: list[str]) -> float:
     start = time.perf_counter()
     run.main(argv)
     return time.perf_counter() - start
+
+
+def shipped_teacher(args: argparse.Namespace, final: Path) -> float:
+    """Assemble the package's benchmark teacher into `final` (and warn when this benchmark is not the one it was
+    trained on: its validation and test volumes could then be among the teacher's training volumes)."""
+    recipe = read_recipe()
+    trained_on = recipe.get("benchmark_sha256")
+    if trained_on is not None and data_revision(args.data_dir, SPLITS)["sha256"] != trained_on:
+        print(
+            f"WARNING: {args.data_dir} is not the benchmark the shipped teacher was trained on (the default "
+            "1,000-volume build, seed 0); its test volumes may be among the teacher's training volumes. "
+            "Train a teacher on this data with --teacher_steps.",
+            flush=True,
+        )
+    if (final / "config.json").is_file():
+        print(f"[teacher] reusing {final}")
+        return 0.0
+    print(f"[teacher] assembling the shipped benchmark teacher into {final}", flush=True)
+    start = time.perf_counter()
+    assemble_teacher(final, speech_tower=args.speech_tower)
+    return time.perf_counter() - start
+
+
+def train_teacher(args: argparse.Namespace, teacher: Path, common: list[str]) -> float:
+    """Train a teacher from scratch with the shipped teacher's recipe (optimiser, batch, no augmentation)."""
+    recipe = read_recipe()["training_args"]
+    extra = []
+    if args.teacher_pool:
+        pool = Path(args.teacher_pool)
+        if not (pool / "dataset" / "train").is_dir():
+            print(f"[teacher pool] 4,000 volumes into {pool}", flush=True)
+            build_benchmark(BuildConfig(out=pool, num_volumes=4000, valid_fraction=0.0, test_fraction=0.0,
+                                        shape=(24, 48, 48), seed=args.seed + 1, speech=False))  # fmt: skip
+        extra = ["--extra_train_dirs", str(pool)]
+    return stage("teacher", teacher / "final", pretrain, [
+        "--output_dir", str(teacher), "--max_steps", str(args.teacher_steps),
+        "--per_device_batch_size", str(args.batch_size), "--learning_rate", str(recipe["learning_rate"]),
+        "--warmup_steps", str(recipe["warmup_steps"]), "--weight_decay", str(recipe["weight_decay"]),
+        "--ct_augment", str(recipe["ct_augment"]), "--eval_every", "200", "--speech_tower", args.speech_tower,
+        *extra, *common])  # fmt: skip
 
 
 def evaluate(model_dir: Path, modality: str, data_dir: str, cache_dir: str, prompt_dir: Path, seed: int) -> dict:
@@ -104,7 +150,18 @@ def main() -> None:
     parser.add_argument("--num_volumes", type=int, default=1000, help="benchmark size when it has to be built")
     parser.add_argument("--distill_weight", type=float, default=1.0, help="λ of the distilled student")
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--teacher_steps", type=int, default=600)
+    parser.add_argument(
+        "--teacher_steps",
+        type=int,
+        default=0,
+        help="0: the shipped benchmark teacher; N > 0: train a teacher from scratch for N steps (shipped recipe)",
+    )
+    parser.add_argument(
+        "--teacher_pool",
+        default=None,
+        help="with --teacher_steps: a volumes-only pool whose volumes join the teacher's training, built here if "
+        "missing (4,000 volumes at 24 × 48 × 48, seed + 1; ≈ 25 min on 2 cores) — the shipped teacher's data",
+    )
     parser.add_argument("--student_steps", type=int, default=300)
     parser.add_argument("--speech_tower", default="shipped")
     parser.add_argument(
@@ -129,10 +186,10 @@ def main() -> None:
     common = ["--data_dir", args.data_dir, "--cache_dir", args.cache_dir, "--seed", str(args.seed),
               "--resume_from_checkpoint", "latest", "--save_every", "100", "--log_every", "20"]  # fmt: skip
     teacher = out / "teacher"
-    timings["teacher"] = stage("teacher", teacher / "final", pretrain, [
-        "--output_dir", str(teacher), "--max_steps", str(args.teacher_steps),
-        "--per_device_batch_size", str(args.batch_size), "--learning_rate", "1e-3", "--warmup_steps", "30",
-        "--eval_every", "200", "--speech_tower", args.speech_tower, *common])  # fmt: skip
+    if args.teacher_steps > 0:
+        timings["teacher"] = train_teacher(args, teacher, common)
+    else:
+        timings["teacher"] = shipped_teacher(args, teacher / "final")
     students = {
         "speech, naive (λ=0)": (out / "naive", 0.0),
         "speech, distilled": (out / "distilled", args.distill_weight),
