@@ -45,6 +45,8 @@ class SpeechCTClipConfig(PreTrainedConfig):
         speech_pooling: how frames become one vector: masked `"mean"`, learnt-query `"attention"`, or a learnable
             CLS token through a one-layer post-LN transformer (`"cls_transformer"`, SpeechCLIP's parallel branch).
         speech_pooling_heads / speech_pooling_intermediate_size: heads and FFN width of the pooling modules.
+        speech_pooling_stride: average this many consecutive frames (masked) before pooling: a 50 fps tower over
+            30 s windows gives 1,500 frames, and a transformer pooling costs far less on 4× fewer.
         speech_sampling_rate: sample rate of `speech_values` for waveform towers (`input_values`).
         speech_feature_rate: frames per second of `speech_values` for spectrogram towers (`input_features`;
             100 for Whisper's 10 ms hop).
@@ -77,6 +79,7 @@ class SpeechCTClipConfig(PreTrainedConfig):
     speech_pooling: str = "mean"
     speech_pooling_heads: int = 8
     speech_pooling_intermediate_size: int | None = None
+    speech_pooling_stride: int = 1
     speech_sampling_rate: int = 16000
     speech_feature_rate: float = 100.0
     speech_window_seconds: float = 30.0
@@ -109,6 +112,8 @@ class SpeechCTClipConfig(PreTrainedConfig):
         ):
             if value not in allowed:
                 problems.append(f"{name}={value!r} is not one of {allowed}")
+        if self.speech_pooling_stride < 1:
+            problems.append(f"speech_pooling_stride={self.speech_pooling_stride} must be at least 1")
         if self.distill_weight < 0:
             problems.append(f"distill_weight={self.distill_weight} is negative")
         if not 0 <= self.speech_window_overlap_seconds < self.speech_window_seconds:

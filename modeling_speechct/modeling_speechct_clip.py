@@ -25,7 +25,7 @@ from transformers.utils import ModelOutput
 from .configuration_speechct_clip import SpeechCTClipConfig
 from .losses import contrastive_loss, cosine_distillation_loss
 from .modeling_ct_vit import CTViTModel
-from .pooling import LayerWeightedSum, build_frame_pooler, masked_mean
+from .pooling import LayerWeightedSum, build_frame_pooler, masked_mean, stride_frames
 from .validation import require_finite, require_ndim, require_same_batch
 
 AUDIO_INPUT_NAMES = ("input_values", "input_features")
@@ -383,10 +383,14 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             else outputs.last_hidden_state
         )
         frame_mask = self._frame_mask(mask, hidden.shape[1])
-        pooled = (
-            masked_mean(hidden, frame_mask) if self.speech_pooler is None else self.speech_pooler(hidden, frame_mask)
-        )
+        pooled = self._pool_frames(hidden, frame_mask)
         return pooled, outputs
+
+    def _pool_frames(self, hidden: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """One vector per window: optional masked striding, then the configured pooling."""
+        if self.config.speech_pooling_stride > 1:
+            hidden, frame_mask = stride_frames(hidden, frame_mask, self.config.speech_pooling_stride)
+        return masked_mean(hidden, frame_mask) if self.speech_pooler is None else self.speech_pooler(hidden, frame_mask)
 
     def _speech_windows(
         self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None
@@ -558,9 +562,7 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             norm = self._speech_final_norm()
             if norm is not None:
                 hidden = norm(hidden)
-        pooled = (
-            masked_mean(hidden, frame_mask) if self.speech_pooler is None else self.speech_pooler(hidden, frame_mask)
-        )
+        pooled = self._pool_frames(hidden, frame_mask)
         window_embeds = self.speech_projection(pooled)
         batch = batch_size if batch_size is not None else int(owner.max()) + 1
         sums = window_embeds.new_zeros(batch, window_embeds.shape[-1]).index_add(0, owner, window_embeds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -68,6 +69,18 @@ class CLSTransformerPooling(nn.Module):
             keep = torch.cat((mask.new_ones(batch, 1), mask), dim=1).bool()
             padding = ~keep
         return self.layer(hidden_states, src_key_padding_mask=padding)[:, 0]
+
+
+def stride_frames(hidden: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked average of each run of `stride` frames: `(batch, frames, dim)` → `(batch, ⌈frames / stride⌉, dim)`;
+    a strided frame is real when any of its frames is."""
+    batch, frames, dim = hidden.shape
+    pad = -frames % stride
+    mask = F.pad(mask.to(hidden.dtype), (0, pad))
+    hidden = F.pad(hidden, (0, 0, 0, pad)) * mask[..., None]
+    sums = hidden.view(batch, -1, stride, dim).sum(dim=2)
+    counts = mask.view(batch, -1, stride).sum(dim=2)
+    return sums / counts.clamp(min=1)[..., None], counts > 0
 
 
 def build_frame_pooler(mode: str, hidden_size: int, num_heads: int, intermediate_size: int) -> nn.Module | None:

@@ -114,6 +114,7 @@ def build_student(
     speech_trainable_layers: int,
     speech_pooling: str,
     distill_weight: float,
+    speech_pooling_stride: int = 1,
 ) -> tuple[SpeechCTClipModel, SpeechCTClipProcessor]:
     """Student = the teacher's frozen CT and text towers + a pretrained speech tower whose top layers train."""
     speech = speech_tower_path(speech_tower)
@@ -122,6 +123,7 @@ def build_student(
         teacher=teacher,
         config_kwargs=dict(
             speech_pooling=speech_pooling,
+            speech_pooling_stride=speech_pooling_stride,
             distill_weight=distill_weight,
             speech_trainable_layers=speech_trainable_layers if speech_trainable_layers >= 0 else None,
             freeze_ct=True,

@@ -130,6 +130,9 @@ class DistillArguments(CommonArguments):
     )
     speech_trainable_layers: int = field(default=1, metadata={"help": "Train the top k speech layers (< 0: all)."})
     speech_pooling: str = "attention"
+    speech_pooling_stride: int = field(
+        default=1, metadata={"help": "Average this many frames before pooling (cheaper transformer pooling)."}
+    )
     distill_weight: float = field(default=1.0, metadata={"help": "λ; 0 = the naive (no distillation) baseline."})
     lora_r: int = field(default=0, metadata={"help": "LoRA rank on the speech tower's attention (0: off)."})
     lora_alpha: int = 16

@@ -210,3 +210,39 @@ def test_whisper_top_layers_train_with_the_final_norm_and_too_many_layers_is_ref
     }
     with pytest.raises(ValueError, match="speech_trainable_layers=5, but the speech tower has 2 layers"):
         SpeechCTClipModel(tiny_speechct_config(speech_trainable_layers=5))
+
+
+def test_strided_frames_are_masked_means_of_each_run():
+    from modeling_speechct.pooling import stride_frames
+
+    generator = torch.Generator().manual_seed(3)
+    hidden = torch.randn(2, 11, 5, generator=generator, dtype=torch.float64)
+    mask = torch.ones(2, 11, dtype=torch.bool)
+    mask[1, 6:] = False
+    strided, strided_mask = stride_frames(hidden, mask, 4)
+    assert strided.shape == (2, 3, 5) and strided_mask.tolist() == [[True] * 3, [True, True, False]]
+    for b in range(2):
+        for j in range(3):
+            frames = [t for t in range(4 * j, min(4 * j + 4, 11)) if mask[b, t]]
+            expected = hidden[b, frames].mean(0) if frames else torch.zeros(5, dtype=torch.float64)
+            torch.testing.assert_close(strided[b, j], expected)
+
+
+def test_pooling_stride_changes_the_embedding_and_is_validated():
+    torch.manual_seed(0)
+    base = SpeechCTClipModel(tiny_speechct_config(speech_pooling="cls_transformer")).eval()
+    strided = SpeechCTClipModel(tiny_speechct_config(speech_pooling="cls_transformer", speech_pooling_stride=2)).eval()
+    strided.load_state_dict(base.state_dict())
+    audio = torch.randn(2, 800, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        hidden = torch.randn(2, 9, base.config.speech_config.hidden_size, generator=torch.Generator().manual_seed(2))
+        mask = torch.ones(2, 9, dtype=torch.bool)
+        from modeling_speechct.pooling import stride_frames
+
+        torch.testing.assert_close(
+            strided._pool_frames(hidden, mask), base._pool_frames(*stride_frames(hidden, mask, 2))
+        )
+        assert not torch.allclose(strided.get_speech_features(audio).pooler_output,
+                                  base.get_speech_features(audio).pooler_output)  # fmt: skip
+    with pytest.raises(ValueError, match="speech_pooling_stride=0"):
+        tiny_speechct_config(speech_pooling_stride=0)

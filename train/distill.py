@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
     accelerator = make_accelerator(args)
     torch.manual_seed(args.seed)
     model, processor = build_student(
-        args.teacher, args.speech_tower, args.speech_trainable_layers, args.speech_pooling, args.distill_weight
+        args.teacher,
+        args.speech_tower,
+        args.speech_trainable_layers,
+        args.speech_pooling,
+        args.distill_weight,
+        speech_pooling_stride=args.speech_pooling_stride,
     )
     rows = {
         split: list(load_ct_rate(args.data_dir, split, speech_root=args.speech_root))
