@@ -224,6 +224,24 @@ def _architecture_rows(config: dict, parameters: int, megabytes: float) -> list[
     ]
 
 
+def _fresh_eval_lines(fresh: dict | None) -> list[str]:
+    command = "python train/eval_speech_tower.py --model <this folder>"
+    if fresh is None:
+        return [f"On freshly synthesised sentences: `{command}`."]
+    rows = [
+        f"| {label} | {fresh['sentences']:,} | {fresh[key]['cer']:.2%} | {fresh[key]['wer']:.2%} |"
+        for label, key in (("Training voices (seen)", "training_voices"), ("Voices never heard", "held_out_voices"))
+    ]
+    return [
+        "On sentences synthesised afresh — none in the training pool, half radiology and half general, new "
+        f"rate and pitch draws — with `{fresh.get('command', command)}`:",
+        "",
+        "| Voices | Sentences | CER | WER |",
+        "|---|---:|---:|---:|",
+        *rows,
+    ]
+
+
 def write_speech_tower_card(
     folder: str | os.PathLike,
     metrics: dict,
@@ -235,6 +253,7 @@ def write_speech_tower_card(
     training_args: dict | None = None,
     wall_time_note: str | None = None,
     name: str = "speech-ctc-small",
+    fresh_eval: dict | None = None,
 ) -> Path:
     """Render the model card (`README.md`) of a pretrained speech tower folder and return its path.
 
@@ -247,6 +266,7 @@ def write_speech_tower_card(
         training_args: `train/pretrain_speech.py`'s parsed arguments (pool size, seed, optimiser): the data and
             optimisation details; left out of the card when not given.
         wall_time_note: how `wall_minutes` was obtained, when it is an estimate.
+        fresh_eval: `train/eval_speech_tower.py --output` results (freshly synthesised sentences, new voice draws).
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -379,7 +399,7 @@ def write_speech_tower_card(
         f"| Voices never heard | {count} | {metrics['unseen_voices']['cer']:.1%} | "
         f"{metrics['unseen_voices']['wer']:.1%} |",
         "",
-        "On freshly synthesised sentences: `python train/eval_speech_tower.py --model <this folder>`.",
+        *_fresh_eval_lines(fresh_eval),
         "",
         "## How to use",
         "",

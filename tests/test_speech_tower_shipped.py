@@ -117,6 +117,19 @@ def test_the_card_reports_the_run_metrics():
     assert "from_tower_pretrained(" in card.text and "speech=str(SHIPPED_SPEECH_TOWER)" in card.text
 
 
+def test_the_card_reports_the_fresh_sentence_evaluation_of_these_weights():
+    """`train/eval_speech_tower.py --output` scores ship as fresh_eval.json; the card's fresh table must be those
+    scores, of exactly the shipped weights."""
+    fresh = json.loads((SHIPPED_SPEECH_TOWER / "fresh_eval.json").read_text())
+    weights = (SHIPPED_SPEECH_TOWER / "model.safetensors").read_bytes()
+    assert fresh["weights_sha256"] == hashlib.sha256(weights).hexdigest()
+    card = ModelCard.load(SHIPPED_SPEECH_TOWER / "README.md").text
+    table = card.split("On sentences synthesised afresh")[1].split("## How to use")[0]
+    for key in ("training_voices", "held_out_voices"):
+        assert f"| {fresh['sentences']:,} | {fresh[key]['cer']:.2%} | {fresh[key]['wer']:.2%} |" in table
+    assert fresh["command"] in table
+
+
 def test_load_speech_tower_reads_the_shipped_folder_by_default(tower, tmp_path):
     model, processor = tower
     assert isinstance(model, Wav2Vec2ForCTC) and isinstance(processor, Wav2Vec2Processor)

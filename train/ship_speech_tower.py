@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # pretrain_speech, als
 
 import pretrain_speech
 
+from modeling_speechct.eval_outputs import sha256_file
 from modeling_speechct.publish import replace_folder
 from modeling_speechct.speech_tower import (
     MAX_SHIPPED_MB,
@@ -51,6 +52,7 @@ PROCESSOR_FILES = (
     "vocab.json",
 )
 RUN_FILES = ("metrics.json",)
+FRESH_EVAL_FILE = "fresh_eval.json"  # train/eval_speech_tower.py's scores of these weights on fresh sentences
 
 
 class _Parsed(Exception):
@@ -134,6 +136,7 @@ def ship(
     dest: Path = SHIPPED_SPEECH_TOWER,
     wall_minutes: float | None = None,
     hardware: str | None = None,
+    fresh_eval: Path | None = None,
 ) -> Path:
     final = run / "final"
     weights = final / "model.safetensors"
@@ -144,6 +147,9 @@ def ship(
             f"{weights} is {weights.stat().st_size / 1e6:.1f} MB: more than the {MAX_SHIPPED_MB:g} MB limit"
         )
     metrics = json.loads((final / "metrics.json").read_text())
+    fresh = json.loads(fresh_eval.read_text()) if fresh_eval is not None else None
+    if fresh is not None and fresh.get("weights_sha256") != sha256_file(weights):
+        raise ValueError(f"{fresh_eval} scores other weights than {weights} (weights_sha256 differs)")
     log_path = run / "train_log.jsonl"
     records = read_train_log(log_path) if log_path.is_file() else []
     args = training_arguments(commands[-1])
@@ -168,6 +174,8 @@ def ship(
         if skipped:
             print(f"not shipped: {', '.join(skipped)}")
         (staging / "training_args.json").write_text(json.dumps(training_args, indent=1))
+        if fresh is not None:
+            (staging / FRESH_EVAL_FILE).write_text(json.dumps(fresh, indent=1))
         write_speech_tower_card(
             staging,
             metrics,
@@ -177,6 +185,7 @@ def ship(
             records,
             training_args=training_args,
             wall_time_note=note,
+            fresh_eval=fresh,
         )
         total = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
         if total > MAX_SHIPPED_MB * 1e6:
@@ -199,9 +208,12 @@ def main() -> None:
     parser.add_argument("--dest", type=Path, default=SHIPPED_SPEECH_TOWER)
     parser.add_argument("--wall_minutes", type=float, default=None, help="default: estimated from train_log.jsonl")
     parser.add_argument("--hardware", default=None, help="default: this machine's CPU cores and GPU")
+    parser.add_argument(
+        "--fresh_eval", type=Path, default=None, help="train/eval_speech_tower.py --output of these weights"
+    )
     args = parser.parse_args()
     try:
-        ship(args.run, args.command, args.dest, args.wall_minutes, args.hardware)
+        ship(args.run, args.command, args.dest, args.wall_minutes, args.hardware, args.fresh_eval)
     except (FileNotFoundError, ValueError) as err:
         parser.exit(1, f"ship_speech_tower: {err}\n")
 
