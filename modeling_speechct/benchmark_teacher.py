@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .eval_outputs import data_revision
-from .publish import replace_folder
+from .publish import staged_folder
 
 SHIPPED_TEACHER = Path(__file__).parent / "pretrained" / "benchmark-teacher"
 WEIGHTS_FILE = "teacher.safetensors"
@@ -92,15 +92,9 @@ def assemble_teacher(
             f"unexpected {unexpected[:5]}, missing {not_rebuilt[:5]}"
         )
     model.eval()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = output_dir.parent / f".{output_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with staged_folder(output_dir) as staging:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
-        replace_folder(staging, output_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return output_dir
 
 
@@ -132,11 +126,7 @@ def export_teacher(
         "validation": list(history),
         "training_args": run_args,
     }
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_folder(dest) as staging:
         save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
         (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=1))
         megabytes = (staging / WEIGHTS_FILE).stat().st_size / 1e6
@@ -148,11 +138,6 @@ def export_teacher(
             if not torch.equal(tensor, state[name]):
                 raise RuntimeError(f"the assembled teacher's {name} differs from the trained one")
         shutil.rmtree(staging / "check")
-        for path in staging.iterdir():
-            path.chmod(0o644)  # package data must be readable by everyone
-        replace_folder(staging, dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return dest
 
 

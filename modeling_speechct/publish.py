@@ -16,7 +16,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,24 @@ def replace_folder(source: Path, dest: Path, overwrite: bool = True) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def staged_folder(dest: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
+    """Build a folder in a temporary sibling of `dest`; when the block ends without error, make everything in it
+    readable by all (package data, public uploads: `save_pretrained` may write 0600) and rename it into place.
+    Whatever happens, no half-written `dest` is left behind."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        yield staging
+        for path in staging.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        staging.chmod(0o755)
+        replace_folder(staging, dest, overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def export_folder(
     model_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -160,9 +179,7 @@ def export_folder(
         paths += [p for p in discover_results(model_dir) if p.resolve() not in {q.resolve() for q in paths}]
     loaded: list[ResultsFile] = [load_results(p) for p in paths]  # fail before anything is written
 
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-    try:
+    with staged_folder(output_dir, overwrite) as staging:
         model = SpeechCTClipModel.from_pretrained(model_dir)
         processor = SpeechCTClipProcessor.from_pretrained(model_dir)
         model.save_pretrained(staging)
@@ -200,12 +217,6 @@ def export_folder(
             dataset=dataset,
         )
         scrub_local_paths(staging / "config.json")  # after the card, which names where the towers came from
-        for path in staging.rglob("*"):  # save_pretrained may write 0600; uploaded files are public anyway
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        staging.chmod(0o755)
-        replace_folder(staging, output_dir, overwrite)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return output_dir
 
 

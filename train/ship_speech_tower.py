@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # pretrain_speech, als
 import pretrain_speech
 
 from modeling_speechct.eval_outputs import sha256_file
-from modeling_speechct.publish import replace_folder
+from modeling_speechct.publish import staged_folder
 from modeling_speechct.speech_tower import (
     MAX_SHIPPED_MB,
     SHIPPED_SPEECH_TOWER,
@@ -161,15 +161,10 @@ def ship(
         note = "training steps only, estimated from the throughput in train_log.jsonl"
     training_args = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_folder(dest) as staging:
         for name in (*MODEL_FILES, *PROCESSOR_FILES, *RUN_FILES):
             if (final / name).is_file():
                 shutil.copyfile(final / name, staging / name)
-                (staging / name).chmod(0o644)  # save_pretrained may write 0600: package data must be readable
         skipped = sorted(p.name for p in final.iterdir() if not (staging / p.name).exists())
         if skipped:
             print(f"not shipped: {', '.join(skipped)}")
@@ -191,9 +186,6 @@ def ship(
         if total > MAX_SHIPPED_MB * 1e6:
             raise ValueError(f"the shipped folder would be {total / 1e6:.1f} MB: more than {MAX_SHIPPED_MB:g} MB")
         load_speech_tower(staging)  # it must load before it replaces anything
-        replace_folder(staging, dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     cer = metrics["seen_voices"]["cer"]
     print(f"shipped {run} → {dest} ({total / 1e6:.1f} MB, {wall_minutes:.0f} min, seen-voice CER {cer:.3f})")
     return dest
