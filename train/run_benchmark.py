@@ -1,6 +1,6 @@
 """The embedded default, end to end on a CPU: the paper's experiment on the built benchmark.
 
-    python train/run_benchmark.py                       # README's main job (≈ 27 min on 2 cores with the build)
+    python train/run_benchmark.py                       # README's main job (≈ 14 min on 2 cores with the build)
     python train/run_benchmark.py --output_dir outputs/benchmark --distill_weight 1.0
 
 1. Build the benchmark into --data_dir if it is not there (procedural CT volumes, reports, spoken reports).
