@@ -1,7 +1,7 @@
 """The embedded default, end to end on a CPU: the paper's experiment on the built benchmark.
 
     python train/run_benchmark.py                       # README's main job (≈ 14 min on 2 cores with the build)
-    python train/run_benchmark.py --output_dir outputs/benchmark --distill_weight 1.0
+    python train/run_benchmark.py --output_dir outputs/benchmark --distill_weight 1.0   # another λ
 
 1. Build the benchmark into --data_dir if it is not there (procedural CT volumes, reports, spoken reports).
 2. Teacher: CT ↔ text CLIP, a small CT-ViT against a locked MiniLM text tower. By default the benchmark teacher
@@ -148,7 +148,15 @@ def main() -> None:
     parser.add_argument("--data_dir", default="data/benchmark")
     parser.add_argument("--cache_dir", default="outputs/cache")
     parser.add_argument("--num_volumes", type=int, default=1000, help="benchmark size when it has to be built")
-    parser.add_argument("--distill_weight", type=float, default=1.0, help="λ of the distilled student")
+    parser.add_argument(
+        "--distill_weight",
+        type=float,
+        default=10.0,
+        # Chosen on the validation split (zero-shot AUROC, spoken prompts) from λ ∈ {1, 3, 10}: 0.556, 0.573, 0.595
+        # (naive 0.556). The distillation term is a cosine in [0, 2] beside an InfoNCE near ln(batch): at λ = 1 it
+        # barely steers the student. The paper does not publish its λ.
+        help="λ of the distilled student",
+    )
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument(
         "--teacher_steps",
