@@ -151,6 +151,27 @@ def evaluation_provenance(model: str | os.PathLike, data_dir: str | os.PathLike,
     }
 
 
+def this_machine() -> str:
+    """CPU cores, CPU model and GPU of this machine, for the cards of what was trained on it."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}"
+
+
 def jsonable(value: Any) -> Any:
     """NumPy → plain Python, NaN → None (JSON has no NaN; `null` reads as 'undefined')."""
     import numpy as np

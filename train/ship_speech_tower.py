@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import shutil
 import sys
@@ -33,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # pretrain_speech, als
 
 import pretrain_speech
 
-from modeling_speechct.eval_outputs import sha256_file
+from modeling_speechct.eval_outputs import sha256_file, this_machine
 from modeling_speechct.publish import staged_folder
 from modeling_speechct.speech_tower import (
     MAX_SHIPPED_MB,
@@ -110,24 +108,6 @@ def estimate_wall_minutes(records: list[dict], args: argparse.Namespace) -> floa
         seconds += (step - previous) * audio_per_step / record["audio_s_per_s"]
         previous = step
     return seconds / 60
-
-
-def this_machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        cpu = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in cpuinfo.read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            cpu,
-        )
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}"
 
 
 def ship(

@@ -16,9 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ship_speech_tower import this_machine
-
 from modeling_speechct.benchmark_teacher import SHIPPED_TEACHER, export_teacher, read_eval_history
+from modeling_speechct.eval_outputs import this_machine
 
 
 def main(argv: list[str] | None = None) -> Path:
