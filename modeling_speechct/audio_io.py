@@ -9,6 +9,10 @@ import numpy as np
 
 # Largest channel count taken as a channel axis when an array's layout is ambiguous (7.1 surround has 8).
 MAX_CHANNELS = 8
+# Plausible sample rates: below 4 kHz no speech band survives (telephony is 8 kHz); above 384 kHz no audio
+# interface records. A rate outside is a mistake (`sampling_rate=3`, a duration passed as a rate), never resampled.
+MIN_SAMPLING_RATE = 4_000
+MAX_SAMPLING_RATE = 384_000
 
 
 def load_audio(audio: Any, sampling_rate: int | None = None, name: str = "audio") -> tuple[np.ndarray, int]:
@@ -31,6 +35,11 @@ def load_audio(audio: Any, sampling_rate: int | None = None, name: str = "audio"
         samples, rate = _to_mono(array.astype(np.float32, copy=False), name), sampling_rate
     if not isinstance(rate, (int, np.integer)) or rate <= 0:
         raise ValueError(f"{name}: sample rate {rate!r} is not a positive whole number of Hz.")
+    if not MIN_SAMPLING_RATE <= rate <= MAX_SAMPLING_RATE:
+        raise ValueError(
+            f"{name}: sample rate {int(rate)} Hz is implausible for audio (expected {MIN_SAMPLING_RATE:,}–"
+            f"{MAX_SAMPLING_RATE:,} Hz); pass the recording's real rate as `sampling_rate=`."
+        )
     check_waveform(samples, name)
     return samples, int(rate)
 

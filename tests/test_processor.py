@@ -91,6 +91,8 @@ def test_long_audio_is_kept_whole_and_batches_pad_with_a_mask(tokenizer):
         (tone(16000), None, r"audio\[0\]: unknown sample rate"),
         (tone(16000), 0, "sample rate 0 is not a positive whole number"),
         (tone(16000), 22050.5, "sample rate 22050.5 is not a positive whole number"),
+        (tone(16000), 3, r"audio\[0\]: sample rate 3 Hz is implausible"),
+        (tone(16000), 1_000_000, r"audio\[0\]: sample rate 1000000 Hz is implausible"),
         (np.zeros((3, 3, 3), np.float32), 16000, r"shape \(3, 3, 3\) is neither"),
     ],
 )
