@@ -31,6 +31,7 @@ __all__ = [
     "ctclip_protocol",
     "ctclip_thresholds",
     "mean_defined",
+    "paired_bootstrap_ci",
     "rank_summary",
     "recall_at_k",
     "retrieval_ranks",
@@ -352,6 +353,37 @@ def bootstrap_ci(
     alpha = 1 - confidence
     low, high = np.percentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return BootstrapCI(point, float(low), float(high), n_dropped, n_resamples)
+
+
+def paired_bootstrap_ci(
+    metric_fn: Callable[..., float],
+    arrays_a: Sequence[Any],
+    arrays_b: Sequence[Any],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> BootstrapCI:
+    """Percentile bootstrap CI of `metric_fn(*arrays_a) − metric_fn(*arrays_b)` with **the same row draw for both**.
+
+    Two models evaluated on the same volumes are correlated (an easy volume is easy for both); resampling them
+    independently, or comparing two separate intervals, ignores that and hides real differences. Here every
+    resample draws one index vector `rng.integers(0, N, N)` and applies it to every array of both models, so the
+    interval is that of the difference itself. `arrays_a` / `arrays_b` are the arguments of `metric_fn` for each
+    model (shared inputs such as the labels go in both); all must have N rows in the same order. The draw sequence
+    is the one `bootstrap_ci` uses with the same seed. Resamples where either metric is undefined (NaN or
+    `ValueError`) are dropped and counted in `n_dropped`.
+    """
+    data_a, data_b = [np.asarray(a) for a in arrays_a], [np.asarray(b) for b in arrays_b]
+    if not data_a or not data_b:
+        raise ValueError("paired_bootstrap_ci needs at least one array per model")
+    rows = [a.shape[0] for a in (*data_a, *data_b)]
+    if len(set(rows)) != 1:
+        raise ValueError(f"paired arrays differ in row count: {rows} (both models must score the same rows)")
+
+    def difference(*stacked: np.ndarray) -> float:
+        return float(metric_fn(*stacked[: len(data_a)])) - float(metric_fn(*stacked[len(data_a) :]))
+
+    return bootstrap_ci(difference, *data_a, *data_b, n_resamples=n_resamples, seed=seed, confidence=confidence)
 
 
 # ----------------------------------------------------------------------------------------------------------------
