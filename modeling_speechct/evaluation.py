@@ -124,4 +124,6 @@ def evaluate_split(
         "retrieval_report_to_ct": {**recall_at_k(ranks, RETRIEVAL_KS), **rank_summary(ranks)},
         "retrieval_ct_to_report": {**recall_at_k(reverse, RETRIEVAL_KS), **rank_summary(reverse)},
         "scores": {s: probs[s].tolist() for s in probs},
+        # per-query ranks of the test split, kept for paired comparisons of two models (paired_comparison)
+        "ranks": {"report→CT": ranks.tolist(), "CT→report": reverse.tolist()},
     }

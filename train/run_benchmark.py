@@ -21,7 +21,6 @@ checkpoint. Results: <output_dir>/results.json and results.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
 from modeling_speechct.benchmark_teacher import assemble_teacher, read_recipe
 from modeling_speechct.ctrate import load_ct_rate
-from modeling_speechct.eval_outputs import data_revision
+from modeling_speechct.eval_outputs import data_revision, write_json_atomic, write_text_atomic
 from modeling_speechct.evaluation import (
     ct_embeddings,
     evaluate_split,
@@ -41,6 +40,7 @@ from modeling_speechct.evaluation import (
     speech_embeddings,
     text_embeddings,
 )
+from modeling_speechct.paired_comparison import compare_models, difference_table
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling stage scripts
 import distill
@@ -218,18 +218,32 @@ def main() -> None:
     timings["evaluation"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
 
+    test_labels = np.array([r["labels"] for r in load_ct_rate(args.data_dir, "test")])
+    naive, distilled = results["speech, naive (λ=0)"], results["speech, distilled"]
+    paired = compare_models(
+        test_labels,
+        distilled["scores"]["test"],
+        naive["scores"]["test"],
+        distilled["ranks"],
+        naive["ranks"],
+        ks=RECALLS,
+        seed=args.seed,
+    )
     shares = {key: recovered(results, key) for key in ("ctclip_f1_weighted", "auroc", "standard_f1")}
     markdown = (
         f"{table(results)}\n\nShare of the text–speech gap recovered by distillation (λ = {args.distill_weight}): "
         f"F1 (CT-CLIP) {shares['ctclip_f1_weighted']:.0%}, AUROC {shares['auroc']:.0%}, "
-        f"F1 (val threshold) {shares['standard_f1']:.0%}.\n"
+        f"F1 (val threshold) {shares['standard_f1']:.0%}.\n\n"
+        "Does distillation help? Paired bootstrap of the difference (the same 1,000 resamples of test volumes "
+        f"for both students):\n\n{difference_table(paired, 'distilled', 'naive')}\n\n"
         "AUROC with its 95% bootstrap interval (1,000 resamples of test volumes). Zero-shot: the teacher reads "
         "written prompts, the students hear spoken ones (4 voices). Retrieval: report → volume over the test split.\n"
     )
-    (out / "results.md").write_text(markdown)
-    summary = {"results": {k: {m: v for m, v in r.items() if m != "scores"} for k, r in results.items()},
-               "recovered_share": shares, "timings_s": timings, "arguments": vars(args)}  # fmt: skip
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    write_text_atomic(out / "results.md", markdown)
+    summary = {"results": {k: {m: v for m, v in r.items() if m not in ("scores", "ranks")} for k, r in results.items()},
+               "distilled_minus_naive": paired, "recovered_share": shares, "timings_s": timings,
+               "arguments": vars(args)}  # fmt: skip
+    write_json_atomic(out / "results.json", summary)
     print("\n" + markdown)
     print("timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
 
