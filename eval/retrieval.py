@@ -7,7 +7,8 @@ Directions: query → CT and CT → query, with the query a spoken (speech tower
 `--query speech` also speech → text. Similarities are computed in chunks of queries (`--chunk_size`), so a pool of
 50,000 × 50,000 never materialises. Pairing is by volume: the reports of a volume are correct for it (CT-CLIP's
 pairing); ties count against the query. Writes to --output_dir `retrieval.json` (with `provenance`: the model's
-revision, a hash of the split tables, the package version), `retrieval.md` and `recall_at_k.png` (Recall@k for
+revision, a hash of the split tables, the package version), `retrieval.md`, `retrieval_ranks.csv` (each query's rank,
+for `eval/paired_bootstrap.py`) and `recall_at_k.png` (Recall@k for
 every k, each direction). Metrics are computed by the package's `retrieval_recall` evaluate module (loaded offline);
 files are written atomically.
 
@@ -20,8 +21,11 @@ returns each query's top k only). Either way `retrieval.json` says which method 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -98,6 +102,7 @@ def main() -> None:
     write_json_atomic(out / "retrieval.json", record)
     if ranks:
         plot_recall_curve(ranks, out / "recall_at_k.png")
+        _write_ranks(out / "retrieval_ranks.csv", [r["volume_name"] for r in rows], ranks)
     head = ["direction", *(f"R@{k}" for k in RETRIEVAL_KS)] + ([] if args.faiss_only else ["median rank", "mean rank"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
@@ -108,6 +113,17 @@ def main() -> None:
     write_text_atomic(out / "retrieval.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"pool: {len(rows)} volumes of {args.split}; written to {out}")
+
+
+def _write_ranks(path: Path, names: list[str], ranks: dict[str, Any]) -> None:
+    """One row per (direction, query volume): the 1-based rank of its match — what `eval/paired_bootstrap.py` needs
+    to compare two models query by query."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["direction", "VolumeName", "rank"])
+    for direction, values in ranks.items():
+        writer.writerows([direction, name, int(rank)] for name, rank in zip(names, values, strict=True))
+    write_text_atomic(path, buffer.getvalue())
 
 
 if __name__ == "__main__":
