@@ -21,6 +21,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 from transformers.utils import ModelOutput
+from transformers.utils import logging as hf_logging
 
 from .configuration_speechct_clip import SpeechCTClipConfig
 from .losses import contrastive_loss, cosine_distillation_loss
@@ -29,6 +30,37 @@ from .pooling import LayerWeightedSum, build_frame_pooler, masked_mean, stride_f
 from .validation import require_finite, require_ndim, require_same_batch
 
 AUDIO_INPUT_NAMES = ("input_values", "input_features")
+
+
+logger = hf_logging.get_logger(__name__)
+
+
+def load_tower(name_or_path: Any, **from_pretrained_kwargs: Any) -> PreTrainedModel:
+    """`AutoModel.from_pretrained` for a tower, with one line instead of transformers' load-report table.
+
+    A tower is the *base* model of a checkpoint that was often saved with a task head (a CTC `lm_head`, BERT's
+    `cls.predictions`); the head's weights are then "unexpected" by design and transformers prints a table for them
+    on every load. Here they are reported at INFO when the checkpoint's architecture has a head, at WARNING
+    otherwise; missing weights (randomly initialised — the tower would be untrained) are always a WARNING.
+    """
+    modeling_logger = hf_logging.get_logger("transformers.modeling_utils")
+    level = modeling_logger.level
+    modeling_logger.setLevel(hf_logging.ERROR)
+    try:
+        tower, info = AutoModel.from_pretrained(name_or_path, output_loading_info=True, **from_pretrained_kwargs)
+    finally:
+        modeling_logger.setLevel(level)
+    unexpected, missing = sorted(info["unexpected_keys"]), sorted(info["missing_keys"])
+    if unexpected:
+        saved_as = getattr(tower.config, "architectures", None) or []
+        with_head = any(arch != type(tower).__name__ for arch in saved_as)
+        detail = f"the task head of {', '.join(saved_as)}" if with_head else ", ".join(unexpected[:5])
+        report = logger.info if with_head else logger.warning
+        report(f"{name_or_path}: {len(unexpected)} weights not used by {type(tower).__name__} ({detail})")
+    if missing:
+        logger.warning(f"{name_or_path}: {len(missing)} weights missing from the checkpoint and randomly "
+                       f"initialised: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")  # fmt: skip
+    return tower
 
 
 @dataclass
@@ -751,12 +783,12 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             config_kwargs.setdefault("text_pooling", teacher_model.config.text_pooling)
         speech_tower = text_tower = ct_tower = None
         if speech is not None:
-            speech_tower = AutoModel.from_pretrained(speech, **from_pretrained_kwargs)
+            speech_tower = load_tower(speech, **from_pretrained_kwargs)
             if speech_tower.config.is_encoder_decoder:
                 speech_tower = speech_tower.get_encoder()
             config_kwargs["speech_config"] = AutoConfig.from_pretrained(speech)
         if text is not None:
-            text_tower = AutoModel.from_pretrained(text, **from_pretrained_kwargs)
+            text_tower = load_tower(text, **from_pretrained_kwargs)
             config_kwargs["text_config"] = text_tower.config
         if ct is not None:
             ct_tower = CTViTModel.from_pretrained(ct, **from_pretrained_kwargs)
