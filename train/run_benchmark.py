@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers.utils import logging as hf_logging
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
@@ -181,6 +182,8 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    # a report, not a log: our stages have their own bars; transformers' per-load and per-save bars are noise here
+    hf_logging.disable_progress_bar()
     out = Path(args.output_dir)
     start = time.perf_counter()
     timings: dict[str, float] = {}
