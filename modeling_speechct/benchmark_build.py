@@ -105,6 +105,20 @@ def write_tables(root: Path, rows: list[dict[str, Any]]) -> None:
         )
 
 
+def spoken_text(row: dict[str, Any]) -> str:
+    """What the benchmark speaks for a report: its findings as written (the engines apply `tts.speakable`). One
+    function, so an evaluation that re-speaks a report (`voice_robustness`) says exactly what the build said; it
+    takes a build row or a `ctrate.load_ct_rate` row (both carry `findings`)."""
+    return row["findings"]
+
+
+def speech_manifest_path(root: Path) -> Path:
+    """The benchmark's speech manifest: beside the split folders, its `wav` column relative to `root/dataset`."""
+    from .speech_manifest import MANIFEST_NAME
+
+    return Path(root) / "dataset" / MANIFEST_NAME
+
+
 def plan_benchmark_speech(texts_and_paths: list[tuple[str, Path]], backends, seed: int) -> list:
     """The benchmark's speech plan (`tts.plan_speech`), refusing held-out engines (`tts.HELD_OUT_ENGINES`): the
     benchmark's speech is training data, so an engine kept for evaluation must never be heard in it."""
@@ -132,7 +146,69 @@ def build_benchmark(config: BuildConfig, progress: bool = True) -> dict[str, Any
     if config.speech:
         from .tts import synthesize_all
 
-        texts = [(r["findings"], ctrate.speech_path(config.out, r["name"])) for r in rows]
-        plan = plan_benchmark_speech(texts, config.tts_backends, seed=config.seed)
+        plan = benchmark_speech_plan(config, rows)
         stats["speech"] = synthesize_all(plan, workers=config.workers, progress=progress)
+        stats["speech_manifest"] = str(write_benchmark_manifest(config, rows, plan))
     return stats
+
+
+def benchmark_speech_plan(config: BuildConfig, rows: list[dict[str, Any]]) -> list:
+    """The seeded speech plan of the build's rows (in volume-index order, as `build_volume` returns them)."""
+    texts = [(spoken_text(r), ctrate.speech_path(config.out, r["name"])) for r in rows]
+    return plan_benchmark_speech(texts, config.tts_backends, seed=config.seed)
+
+
+def write_benchmark_manifest(config: BuildConfig, rows: list[dict[str, Any]], plan: list) -> Path:
+    """`speech_manifest.csv` for the build's spoken reports (one row per report), written atomically."""
+    from .speech_manifest import manifest_rows, write_speech_manifest
+
+    path = speech_manifest_path(config.out)
+    entries = manifest_rows(plan, path.parent, [r["name"] for r in rows], [r["split"] for r in rows])
+    return write_speech_manifest(path, entries)
+
+
+def rows_from_tables(config: BuildConfig) -> list[dict[str, Any]]:
+    """The build's rows (split, name, findings) read back from its report tables, in volume-index order: what
+    `build_volume` returned, without regenerating any volume. ValueError when the tables are not this config's."""
+    import csv
+
+    findings: dict[str, str] = {}
+    for split in ctrate.SPLITS:
+        path = ctrate.reports_csv(config.out, split)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: {config.out} is not a built benchmark.")
+        with open(path, newline="", encoding="utf-8") as f:
+            findings.update({r["VolumeName"]: r["Findings_EN"] for r in csv.DictReader(f)})
+    names = [(split, ctrate.volume_name(split, patient)) for split, patient in assign_splits(config)]
+    missing = [name for _, name in names if name not in findings]
+    if missing or len(findings) != len(names):
+        raise ValueError(
+            f"{config.out}'s tables hold {len(findings)} reports, not the {len(names)} this config builds "
+            f"(e.g. {missing[:2]} missing): pass the build's own num_volumes, fractions and seed."
+        )
+    return [{"split": split, "name": name, "findings": findings[name]} for split, name in names]
+
+
+def rebuild_speech_manifest(config: BuildConfig, verify: int = 4) -> Path:
+    """Write the speech manifest of a benchmark built before builds wrote one, from its tables and seeded plan,
+    after checking the plan: every wav must exist and `verify` of them (a seeded sample) must be reproduced byte
+    for byte by re-speaking them with the planned engine, voice, rate and pitch (the engines are deterministic)."""
+    from .tts import get_backend
+
+    rows = rows_from_tables(config)
+    plan = benchmark_speech_plan(config, rows)
+    absent = [job.path for job in plan if not Path(job.path).is_file()]
+    if absent:
+        raise FileNotFoundError(f"{len(absent)} planned wavs are missing, e.g. {absent[0]}: finish the build first.")
+    sample = np.random.default_rng([config.seed, 3]).permutation(len(plan))[:verify]
+    with tempfile.TemporaryDirectory() as scratch:
+        for index in sample:
+            job = plan[int(index)]
+            again = Path(scratch) / f"{index}.wav"
+            get_backend(job.backend).synthesize(job.text, again, job.voice, job.rate, job.pitch)
+            if again.read_bytes() != Path(job.path).read_bytes():
+                raise ValueError(
+                    f"{job.path} is not what the reconstructed plan says ({job.backend}, {job.voice}, rate "
+                    f"{job.rate}, pitch {job.pitch}): the build used other settings; no manifest written."
+                )
+    return write_benchmark_manifest(config, rows, plan)

@@ -20,6 +20,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureEx
 
 from .audio_io import resample
 from .speech_corpus import CTC_VOCAB, transcript
+from .speech_manifest import MANIFEST_NAME, manifest_rows, read_speech_manifest, refuse_held_out, write_speech_manifest
 from .tts import get_backend, plan_speech, require_training_engines, synthesize_all
 
 SAMPLING_RATE = 16000
@@ -155,13 +156,21 @@ def speak(
     backends: Sequence[str] = ("espeak", "flite"),
 ) -> list[np.ndarray]:
     """Speak `texts` with espeak-ng and flite (or only the given `backends`) in the training (or held-out) voices —
-    cached in `folder`, so a re-run only loads — and return 16 kHz float32 waveforms."""
+    cached in `folder`, so a re-run only loads — and return 16 kHz float32 waveforms. `folder/speech_manifest.csv`
+    records who spoke each clip (split = the folder's name); a cached folder whose manifest names a held-out engine
+    is refused before any clip is read."""
     # The pretraining corpus (and its seen/unseen-voice checks) never uses a held-out engine such as piper.
-    require_training_engines(backends, "speech_tower.speak (speech-tower pretraining corpus)")
+    where = "speech_tower.speak (speech-tower pretraining corpus)"
+    require_training_engines(backends, where)
+    folder = Path(folder)
+    manifest = folder / MANIFEST_NAME
+    if manifest.is_file():
+        refuse_held_out(read_speech_manifest(manifest), where, manifest)
     paths = [folder / f"{i:06d}.wav" for i in range(len(texts))]
-    synthesize_all(
-        plan_speech(list(zip(texts, paths, strict=True)), list(backends), seed, training_voices(held_out)), workers
-    )
+    plan = plan_speech(list(zip(texts, paths, strict=True)), list(backends), seed, training_voices(held_out))
+    synthesize_all(plan, workers)
+    rows = manifest_rows(plan, folder, [p.stem for p in paths], [folder.name] * len(paths))
+    write_speech_manifest(manifest, rows)
     waves = []
     for path in paths:
         audio, rate = sf.read(path, dtype="float32")

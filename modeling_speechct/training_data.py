@@ -23,6 +23,7 @@ from .embedding_cache import (
     collate_prefixes,
 )
 from .modeling_speechct_clip import SpeechPrefix
+from .speech_manifest import check_training_speech
 
 STACKED = ("ct_values", "ct_embeds", "text_embeds", "text_pooled", "labels")
 
@@ -117,7 +118,10 @@ def student_rows(
     batch_size: int = 8,
     cache_ct_values: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rows for the speech student: speech prefix + the frozen teacher's CT and text embeddings, all cached."""
+    """Rows for the speech student: speech prefix + the frozen teacher's CT and text embeddings, all cached.
+    The speech is checked against its `speech_manifest.csv` first (when there is one): a wav spoken by a held-out
+    engine is refused, naming its manifest row, before anything is computed."""
+    check_training_speech([r["speech"] for r in rows], "training_data.student_rows")
     volumes = CTVolumeCache(cache_dir, processor) if cache_ct_values else None
     ct = EmbeddingCache(cache_dir, model, processor, "ct", batch_size, volumes)([r["volume"] for r in rows])
     text = EmbeddingCache(cache_dir, model, processor, "text", batch_size)([r["findings"] for r in rows])

@@ -553,7 +553,7 @@ def _speak(job: SpeechJob) -> float:
     return _check_wav(job.path, str(job.path))
 
 
-def synthesize_all(jobs: list[SpeechJob], workers: int = 2, progress: bool = True) -> dict:
+def synthesize_all(jobs: list[SpeechJob], workers: int = 2, progress: bool = True, desc: str = "speech") -> dict:
     """Run the jobs in a thread pool around the engines; skip jobs whose wav is already there.
 
     A wav that exists and reads as a non-empty mono 16-bit wav counts as done (writes are atomic, so an interrupted
@@ -582,7 +582,7 @@ def synthesize_all(jobs: list[SpeechJob], workers: int = 2, progress: bool = Tru
     seconds = 0.0
     with (
         ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool,
-        tqdm(total=len(todo), desc="speech", unit="wav", disable=not progress) as bar,
+        tqdm(total=len(todo), desc=desc, unit="wav", disable=not progress) as bar,
     ):
         futures = [pool.submit(_speak, job) for job in todo]
         try:

@@ -2,7 +2,13 @@
 
     python processing/build_benchmark.py --out data/benchmark --num-volumes 1500
 
-Re-running with the same arguments skips what is already built (an interrupted build resumes).
+Re-running with the same arguments skips what is already built (an interrupted build resumes). The speech's
+provenance (engine, voice, rate, pitch per wav) goes to dataset/speech_manifest.csv.
+
+    python processing/build_benchmark.py --out data/benchmark --num-volumes 1000 --manifest-only
+
+writes that manifest for a benchmark built before builds wrote one (same arguments as its build), from its tables
+and seeded speech plan, after re-speaking a sample of wavs to check the plan reproduces them byte for byte.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.benchmark_build import BuildConfig, build_benchmark, rebuild_speech_manifest
 
 
 def main() -> None:
@@ -27,6 +33,9 @@ def main() -> None:
         "--tts-backends", default=",".join(BuildConfig.tts_backends), help="comma list: espeak, flite, kokoro"
     )
     parser.add_argument("--no-speech", action="store_true", help="volumes, reports and labels only")
+    parser.add_argument(
+        "--manifest-only", action="store_true", help="only write the speech manifest of an existing build"
+    )
     args = parser.parse_args()
 
     config = BuildConfig(
@@ -40,6 +49,9 @@ def main() -> None:
         tts_backends=tuple(b for b in args.tts_backends.split(",") if b),
         speech=not args.no_speech,
     )
+    if args.manifest_only:
+        print(f"speech manifest written to {rebuild_speech_manifest(config)}")
+        return
     stats = build_benchmark(config)
     print(json.dumps(stats, indent=1, default=str))
 
