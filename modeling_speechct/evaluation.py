@@ -18,6 +18,7 @@ from .metrics import (
     auroc_per_label,
     bootstrap_ci,
     ctclip_protocol,
+    mean_auroc,
     mean_defined,
     rank_summary,
     recall_at_k,
@@ -97,7 +98,7 @@ def evaluate_split(
     with `ct[test]` row by row."""
     probs = {s: pair_probabilities(ct[s], *prompts, logit_scale).numpy() for s in (test, val)}
     auroc = auroc_per_label(labels[test], probs[test])
-    mean_auroc, excluded = mean_defined(auroc)
+    mean_score, excluded = mean_defined(auroc)
 
     ci = bootstrap_ci(mean_auroc, labels[test], probs[test], n_resamples=n_resamples, seed=seed)
     ctclip = ctclip_protocol(labels[test], probs[test])
@@ -105,7 +106,7 @@ def evaluate_split(
     ranks = retrieval_ranks(reports.numpy(), ct[test].numpy())
     reverse = retrieval_ranks(ct[test].numpy(), reports.numpy())
     return {
-        "auroc": mean_auroc,
+        "auroc": mean_score,
         "auroc_ci95": [ci.low, ci.high],
         "auroc_excluded_labels": [CT_RATE_LABELS[i] for i in excluded]
         if len(auroc) == len(CT_RATE_LABELS)
