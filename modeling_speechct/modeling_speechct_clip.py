@@ -43,13 +43,20 @@ def load_tower(name_or_path: Any, **from_pretrained_kwargs: Any) -> PreTrainedMo
     on every load. Here they are reported at INFO when the checkpoint's architecture has a head, at WARNING
     otherwise; missing weights (randomly initialised — the tower would be untrained) are always a WARNING.
     """
-    modeling_logger = hf_logging.get_logger("transformers.modeling_utils")
-    level = modeling_logger.level
-    modeling_logger.setLevel(hf_logging.ERROR)
+    # transformers 5 runs its tensor-parallel plan check only when modeling_utils' logger level is ≥ WARNING (an
+    # inverted test), so quietening the load table alone would print a "layers were not sharded" list for every
+    # Whisper/BERT tower: quieten both loggers for the load.
+    loggers = [
+        hf_logging.get_logger(f"transformers.{name}") for name in ("modeling_utils", "distributed.tensor_parallel")
+    ]
+    levels = [one.level for one in loggers]
+    for one in loggers:
+        one.setLevel(hf_logging.ERROR)
     try:
         tower, info = AutoModel.from_pretrained(name_or_path, output_loading_info=True, **from_pretrained_kwargs)
     finally:
-        modeling_logger.setLevel(level)
+        for one, level in zip(loggers, levels, strict=True):
+            one.setLevel(level)
     unexpected, missing = sorted(info["unexpected_keys"]), sorted(info["missing_keys"])
     if unexpected:
         saved_as = getattr(tower.config, "architectures", None) or []
