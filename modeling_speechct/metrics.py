@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 __all__ = [
     "CTCLIP_THRESHOLD_GRID",
@@ -108,15 +108,19 @@ def _summarise(per_label: dict[str, np.ndarray], notes: list[str], **extra: Any)
 
 
 def auroc_per_label(y_true: Any, scores: Any) -> np.ndarray:
-    """AUROC of each label column (scikit-learn's `roc_auc_score`; ties in scores count one half).
+    """AUROC of each label column, all at once from ranks (Mann–Whitney U): (sum of the positives' average ranks −
+    n₁(n₁+1)/2) / (n₁n₀), so tied scores count one half as in scikit-learn's `roc_auc_score` (the tests' reference).
+    One sklearn call per label and resample made a 1,000-resample bootstrap of 18 labels take half a minute.
 
     Returns shape (L,), float64, NaN where the label has one class in `y_true` — AUROC does not exist there, and
     reporting 0.5 would pass chance off as a measurement."""
     y, s = _labels_scores(y_true, scores)
-    out = np.full(y.shape[1], np.nan)
-    for j in np.flatnonzero(~_single_class(y)):
-        out[j] = roc_auc_score(y[:, j], s[:, j])
-    return out
+    positive = y.astype(bool)
+    n1 = positive.sum(axis=0).astype(np.float64)
+    n0 = y.shape[0] - n1
+    u = np.where(positive, rankdata(s, axis=0), 0.0).sum(axis=0) - n1 * (n1 + 1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(_single_class(y), np.nan, u / (n1 * n0))
 
 
 def mean_defined(values: Any) -> tuple[float, list[int]]:

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import bootstrap_ci, retrieval_ranks
-from .rank_auroc import rank_mean_auroc
+from .metrics import bootstrap_ci, mean_auroc, retrieval_ranks
 
 TARGET_RATIO = 0.90  # held-out / training, every figure
 TARGET_CROSS_VOICE = 0.80  # cos(held-out voice, training voice) of the same report
@@ -99,4 +98,4 @@ def zero_shot_figure(
     labels: np.ndarray, held_out: np.ndarray, training: np.ndarray, n_resamples: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
     """Mean AUROC (over the labels defined on the volumes) with held-out- against training-voice prompts."""
-    return compare((labels, held_out), (labels, training), 0.5, rank_mean_auroc, n_resamples, seed)
+    return compare((labels, held_out), (labels, training), 0.5, mean_auroc, n_resamples, seed)

@@ -1,10 +1,11 @@
-"""AUROC from ranks equals scikit-learn's per label — ties, single-class labels and all — so a bootstrap can use it."""
+"""`metrics.auroc_per_label` (by ranks) equals scikit-learn per label — ties, single-class labels and all."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from modeling_speechct.rank_auroc import rank_auroc, rank_mean_auroc
+from modeling_speechct.metrics import auroc_per_label as rank_auroc
+from modeling_speechct.metrics import mean_auroc as rank_mean_auroc
 
 
 def test_rank_auroc_equals_sklearn_with_ties_and_undefined_labels():
