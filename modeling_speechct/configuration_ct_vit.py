@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
-CT_POOLING_MODES = ("depth_mean_flatten", "mean")
+CT_POOLING_MODES = ("depth_mean_flatten", "mean", "max")
 PEG_LAYOUTS = ("ctclip", "volumetric")
+CT_STEMS = ("tubelet", "conv")
 
 
 class CTViTConfig(PreTrainedConfig):
@@ -41,8 +42,16 @@ class CTViTConfig(PreTrainedConfig):
             default (a random frozen codebook only hurts a tower trained from scratch); the CT-CLIP converter
             turns it on because CT-CLIP's embeddings are computed from the quantised tokens.
         codebook_size: number of codes (CT-CLIP: 8192).
-        pooling: `"depth_mean_flatten"` (CT-CLIP: mean over depth, flatten h·w·d) or `"mean"` (mean over all
-            tokens; any input size, width `hidden_size`).
+        pooling: `"depth_mean_flatten"` (CT-CLIP: mean over depth, flatten h·w·d), `"mean"` (mean over all
+            tokens; any input size, width `hidden_size`) or `"max"` (channel-wise max over all tokens: a finding a few
+            tokens wide is not averaged away by the normal rest of the volume; any input size).
+        stem: how voxels become tokens. `"tubelet"` (CT-CLIP): each `tubelet_size × patch_size × patch_size` block is
+            flattened and embedded by one linear map. `"conv"`: a small 3D convolutional stem (one full-resolution
+            3 × 3 × 3 convolution, then stride-2 convolutions until the grid is the tubelet grid), which sees
+            features smaller than a tubelet and straddling its edges; it yields the same token grid, so the rest of
+            the tower is unchanged. Needs `patch_size` and `tubelet_size` to be powers of two.
+        stem_channels: widths of the conv stem's stages before the last one, which outputs `hidden_size`; one entry
+            per stride-2 stage, i.e. `log2(patch_size)` entries.
     """
 
     model_type = "ct_vit"
@@ -68,6 +77,8 @@ class CTViTConfig(PreTrainedConfig):
     use_codebook: bool = False
     codebook_size: int = 8192
     pooling: str = "depth_mean_flatten"
+    stem: str = "tubelet"
+    stem_channels: list[int] | tuple[int, ...] = (16, 32, 64)
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -81,8 +92,38 @@ class CTViTConfig(PreTrainedConfig):
             problems.append(f"pooling {self.pooling!r} is not one of {CT_POOLING_MODES}")
         if self.peg_layout not in PEG_LAYOUTS:
             problems.append(f"peg_layout {self.peg_layout!r} is not one of {PEG_LAYOUTS}")
+        self.stem_channels = [int(c) for c in self.stem_channels]
+        if self.stem not in CT_STEMS:
+            problems.append(f"stem {self.stem!r} is not one of {CT_STEMS}")
+        elif self.stem == "conv":
+            problems += self._conv_stem_problems()
         if problems:
             raise ValueError("CTViTConfig: " + "; ".join(problems))
+
+    def _conv_stem_problems(self) -> list[str]:
+        problems = []
+        for name in ("patch_size", "tubelet_size"):
+            size = getattr(self, name)
+            if size < 1 or size & (size - 1):
+                problems.append(f"the conv stem needs a power-of-two {name}, got {size}")
+        if not problems and self.tubelet_size > self.patch_size:
+            problems.append(f"the conv stem needs tubelet_size {self.tubelet_size} <= patch_size {self.patch_size}")
+        if not problems and len(self.stem_channels) != self.patch_size.bit_length() - 1:
+            problems.append(
+                f"stem_channels {self.stem_channels} needs log2(patch_size) = {self.patch_size.bit_length() - 1} "
+                "entries (one per stride-2 stage)"
+            )
+        if any(c < 1 for c in self.stem_channels):
+            problems.append(f"stem_channels {self.stem_channels} must be positive")
+        return problems
+
+    @property
+    def conv_stem_strides(self) -> list[tuple[int, int, int]]:
+        """(depth, height, width) stride of each stride-2 stage of the conv stem. Depth, the coarser axis, halves in
+        the last stages only, so the early stages keep its full resolution."""
+        stages = self.patch_size.bit_length() - 1
+        depth_halvings = self.tubelet_size.bit_length() - 1
+        return [(2 if i >= stages - depth_halvings else 1, 2, 2) for i in range(stages)]
 
     @property
     def grid_size(self) -> int:

@@ -1,7 +1,8 @@
 """The CT tower: CT-CLIP v2's CT-ViT rebuilt on transformers (SDPA attention, gradient checkpointing, CPU-safe).
 
 Structure (so converted CT-CLIP weights give CT-CLIP's embeddings):
-tubelet patches → LayerNorm → Linear → LayerNorm; spatial transformer over each slab's h × w tokens with a
+tubelet patches → LayerNorm → Linear → LayerNorm (or, with `stem="conv"`, a small 3D convolutional stem onto the same
+token grid); spatial transformer over each slab's h × w tokens with a
 continuous position bias; temporal transformer over each (h, w) column's t tokens; every layer is
 PEG (depthwise 3D conv) → cosine-sim attention with learnt per-channel q/k scales → GEGLU feed-forward, all
 pre-norm and residual; optional cosine codebook; CLIP pooling = mean over depth, flatten.
@@ -10,6 +11,7 @@ pre-norm and residual; optional cosine codebook; CLIP pooling = mean over depth,
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -80,6 +82,33 @@ class CTViTPatchEmbeddings(GradientCheckpointingLayer):
         patches = ct_values.reshape(b, c, t, pt, h, p, w, p).permute(0, 2, 4, 6, 1, 3, 5, 7)
         patches = patches.reshape(b, t, h, w, c * pt * p * p)
         return self.output_norm(self.projection(self.input_norm(patches)))
+
+
+class CTViTConvStem(GradientCheckpointingLayer):
+    """Voxels → tokens through 3D convolutions (`stem="conv"`): a full-resolution 3 × 3 × 3 convolution, then
+    stride-2 stages down to the tubelet grid, each convolution → GroupNorm → GELU; the last stage outputs
+    `hidden_size` and ends in a LayerNorm, as the tubelet embedding does.
+
+    Why: a linear tubelet embedding sees each 8 × 8 × 4 block on its own, so a finding a few voxels across that
+    straddles a block edge is split between tokens; on the built benchmark a convolutional front end learns the
+    small findings where the tubelet one does not (docs/teacher.md)."""
+
+    def __init__(self, config: CTViTConfig):
+        super().__init__()
+        widths = [*config.stem_channels, config.hidden_size]
+        strides = [(1, 1, 1), *config.conv_stem_strides]
+        blocks: list[nn.Module] = []
+        in_channels = config.num_channels
+        for i, (out_channels, stride) in enumerate(zip(widths, strides, strict=True)):
+            blocks.append(nn.Conv3d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False))
+            if i < len(widths) - 1:
+                blocks += [nn.GroupNorm(math.gcd(8, out_channels), out_channels), nn.GELU()]
+            in_channels = out_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.output_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, ct_values: torch.Tensor) -> torch.Tensor:
+        return self.output_norm(self.blocks(ct_values).permute(0, 2, 3, 4, 1))  # b t h w d
 
 
 class CTViTContinuousPositionBias(nn.Module):
@@ -292,7 +321,7 @@ class CTViTModel(CTViTPreTrainedModel):
 
     def __init__(self, config: CTViTConfig):
         super().__init__(config)
-        self.embeddings = CTViTPatchEmbeddings(config)
+        self.embeddings = CTViTConvStem(config) if config.stem == "conv" else CTViTPatchEmbeddings(config)
         self.spatial_position_bias = CTViTContinuousPositionBias(config)
         self.spatial_encoder = CTViTEncoder(config, config.num_spatial_layers, "spatial")
         self.temporal_encoder = CTViTEncoder(config, config.num_temporal_layers, "temporal")
@@ -321,9 +350,12 @@ class CTViTModel(CTViTPreTrainedModel):
         require_finite(name, ct_values)
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        """CLIP pooling of a `(b, t, h, w, d)` grid: CT-CLIP's mean over depth then flatten, or a global mean."""
+        """CLIP pooling of a `(b, t, h, w, d)` grid: CT-CLIP's mean over depth then flatten, a global mean, or a
+        global channel-wise max."""
         if self.config.pooling == "depth_mean_flatten":
             return tokens.mean(dim=1).reshape(tokens.shape[0], -1)
+        if self.config.pooling == "max":
+            return tokens.amax(dim=(1, 2, 3))
         return tokens.mean(dim=(1, 2, 3))
 
     def forward(
@@ -339,7 +371,7 @@ class CTViTModel(CTViTPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         self.check_input(ct_values)
 
-        tokens = self.embeddings(ct_values.to(self.embeddings.projection.weight.dtype))
+        tokens = self.embeddings(ct_values.to(self.dtype))
         b, t, h, w, d = tokens.shape
         grid = (b, t, h, w)
         states: list[torch.Tensor] = [tokens] if output_hidden_states else []
@@ -374,4 +406,4 @@ class CTViTModel(CTViTPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-__all__ = ["CTViTModel", "CTViTModelOutput", "CTViTPreTrainedModel"]
+__all__ = ["CTViTConvStem", "CTViTModel", "CTViTModelOutput", "CTViTPreTrainedModel"]

@@ -20,6 +20,7 @@ from .modeling_ct_vit import CTViTModel
 from .modeling_speechct_clip import SpeechCTClipModel, _load_matching
 from .processing_speechct_clip import SpeechCTClipProcessor
 from .speech_tower import SHIPPED_SPEECH_TOWER
+from .training_args import TEACHER_CT_PRESETS
 
 # The teacher's input grid for the built benchmark (built at 48 × 96 × 96 voxels of 6 × 4 × 4 mm, SLP order):
 # resampled to half resolution, 12 × 8 × 8 mm, which keeps every rendered finding visible (the smallest, nodules,
@@ -27,12 +28,18 @@ from .speech_tower import SHIPPED_SPEECH_TOWER
 BENCHMARK_CT_GRID = {"target_spacing": (12.0, 8.0, 8.0), "target_shape": (24, 48, 48)}
 
 
-def benchmark_ct_config() -> CTViTConfig:
+def benchmark_ct_config(stem: str = "tubelet") -> CTViTConfig:
     """A small CT-ViT for 24 × 48 × 48 volumes: 8 × 8 × 4 tubelets → a 6 × 6 × 6 token grid, 1 + 1 layers.
 
     One spatial and one temporal layer: at 300 steps on the benchmark plus a 4,000-volume pool, 2 + 2 layers gave the
-    same validation AUROC and recall (0.58 / R@10 0.18 against 0.58 / 0.19) at twice the step time."""
+    same validation AUROC and recall (0.58 / R@10 0.18 against 0.58 / 0.19) at twice the step time.
+
+    `stem="conv"` (the `benchmark-conv` preset) swaps the linear tubelets for a 16 → 32 → 64 → 128 convolutional stem
+    onto the same grid and pools by channel-wise max: the front end and pooling of the supervised 3D CNN that reaches
+    0.80 validation AUROC on this grid (docs/teacher.md), where the tubelet tower's CT embeddings probe at 0.64."""
+    conv = {"stem": "conv", "stem_channels": (16, 32, 64), "pooling": "max"} if stem == "conv" else {}
     return CTViTConfig(
+        **conv,
         image_size=48,
         num_slices=24,
         patch_size=8,
@@ -71,8 +78,9 @@ def build_teacher(
     SpeechCT-CLIP folder (and processor) the student stage starts from."""
     text = text_tower_path(text_tower)
     speech = speech_tower_path(speech_tower)
-    if ct_tower == "benchmark":
-        ct_config, ct_extractor, ct_weights = benchmark_ct_config(), CTFeatureExtractor(**BENCHMARK_CT_GRID), None
+    if ct_tower in TEACHER_CT_PRESETS:
+        ct_config = benchmark_ct_config(TEACHER_CT_PRESETS[ct_tower])
+        ct_extractor, ct_weights = CTFeatureExtractor(**BENCHMARK_CT_GRID), None
     else:
         ct_weights = CTViTModel.from_pretrained(ct_tower)
         ct_config = ct_weights.config

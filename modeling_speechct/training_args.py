@@ -13,7 +13,9 @@ from pathlib import Path
 
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
 PRECISIONS = ("no", "bf16", "fp16")
-TEACHER_CT_PRESETS = ("benchmark",)  # or a folder / config.json of a CT tower (e.g. a converted CT-CLIP)
+# `--ct_tower` presets, a small CT-ViT trained from scratch on the built benchmark's grid → its stem
+# (`teacher.benchmark_ct_config`); otherwise a folder / config.json of a CT tower (e.g. a converted CT-CLIP).
+TEACHER_CT_PRESETS = {"benchmark": "tubelet", "benchmark-conv": "conv"}
 TEXT_TRAINING = ("projection", "all")
 RUN_FILE = "run_args.json"  # written into output_dir: identifies the run that owns the folder
 
@@ -79,7 +81,10 @@ class TeacherArguments(CommonArguments):
 
     ct_tower: str = field(
         default="benchmark",
-        metadata={"help": "'benchmark' (a small CT-ViT for the built benchmark's grid) or a CTViT folder."},
+        metadata={
+            "help": "'benchmark' (a small CT-ViT for the built benchmark's grid, linear tubelets), 'benchmark-conv' "
+            "(the same with a convolutional stem and max pooling) or a CTViT folder."
+        },
     )
     text_tower: str = field(
         default="minilm",
@@ -115,7 +120,9 @@ class TeacherArguments(CommonArguments):
             if not (Path(extra) / "dataset" / "train").is_dir():
                 found.append(f"extra_train_dirs: {extra!r} has no CT-RATE-layout train split (dataset/train/…)")
         if self.ct_tower not in TEACHER_CT_PRESETS and not Path(self.ct_tower).exists():
-            found.append(f"ct_tower={self.ct_tower!r} is neither one of {TEACHER_CT_PRESETS} nor an existing folder")
+            found.append(
+                f"ct_tower={self.ct_tower!r} is neither one of {tuple(TEACHER_CT_PRESETS)} nor an existing folder"
+            )
         return found
 
 

@@ -129,5 +129,5 @@ def test_non_finite_voxels_are_refused(bad):
 def test_invalid_config_is_refused():
     with pytest.raises(ValueError, match="image_size 30 is not a multiple of patch_size 8"):
         CTViTConfig(image_size=30, patch_size=8)
-    with pytest.raises(ValueError, match="pooling 'max'"):
-        CTViTConfig(pooling="max")
+    with pytest.raises(ValueError, match="pooling 'median'"):
+        CTViTConfig(pooling="median")
