@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from .eval_outputs import sha256_file
 
@@ -56,7 +57,7 @@ class TensorCache(ABC):
     content: str = "text"  # "file": key = SHA-256 of the file's bytes; "text": of the string
 
     def __init__(self, directory: str | os.PathLike, name: str, fingerprint: str, batch_size: int = 8):
-        self.fingerprint, self.batch_size = fingerprint, batch_size
+        self.name, self.fingerprint, self.batch_size = name, fingerprint, batch_size
         self.directory = Path(directory) / f"{name}-{fingerprint}"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.hits = self.misses = 0
@@ -79,11 +80,14 @@ class TensorCache(ABC):
             todo.sort(key=lambda pair: os.path.getsize(pair[1]))
         missing = sum(k not in found for k in keys)
         self.hits, self.misses = self.hits + len(keys) - missing, self.misses + missing
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start : start + self.batch_size]
-            for (key, _), tensors in zip(chunk, self._compute([item for _, item in chunk]), strict=True):
-                self.put(key, tensors)
-                found[key] = tensors
+        # Filling a cache is a stage of its own (minutes for thousands of volumes or recordings): it gets a bar.
+        with tqdm(total=len(todo), desc=f"cache {self.name}", disable=not todo) as bar:
+            for start in range(0, len(todo), self.batch_size):
+                chunk = todo[start : start + self.batch_size]
+                for (key, _), tensors in zip(chunk, self._compute([item for _, item in chunk]), strict=True):
+                    self.put(key, tensors)
+                    found[key] = tensors
+                bar.update(len(chunk))
         return [found[k] for k in keys]
 
     def put(self, key: str, tensors: dict[str, torch.Tensor]) -> None:

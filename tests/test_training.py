@@ -34,8 +34,11 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     initial = trainable_state(tiny_student())
     moved = max((expected[k] - initial[k]).abs().max().item() for k in expected)
     assert moved > 1e-4  # the step changed the weights, so agreeing is not trivial
+    # AdamW's first step is lr·g/(|g| + ε): for gradients near ε the all-reduce's summation order moves it by up to
+    # ~0.1 % of the learning rate (1.2e-5 seen on torch 2.14), while a wrong gradient moves it by the whole step.
+    tolerance = 3e-3 * tiny_args(tmp_path).learning_rate
     for name, value in expected.items():
-        torch.testing.assert_close(ddp["state"][name], value, atol=1e-5, rtol=0, msg=name)
+        torch.testing.assert_close(ddp["state"][name], value, atol=tolerance, rtol=0, msg=name)
 
 
 def test_killed_and_resumed_run_reaches_the_uninterrupted_weights(tmp_path):

@@ -90,7 +90,8 @@ def shipped_teacher(args: argparse.Namespace, final: Path) -> float:
 
 
 def train_teacher(args: argparse.Namespace, teacher: Path, common: list[str]) -> float:
-    """Train a teacher from scratch with the shipped teacher's recipe (optimiser, batch, no augmentation)."""
+    """Train a teacher from scratch with the shipped teacher's recipe (CT tower preset, optimiser, batch, no
+    augmentation)."""
     recipe = read_recipe()["training_args"]
     extra = []
     if args.teacher_pool:
@@ -101,7 +102,7 @@ def train_teacher(args: argparse.Namespace, teacher: Path, common: list[str]) ->
                                         shape=(24, 48, 48), seed=args.seed + 1, speech=False))  # fmt: skip
         extra = ["--extra_train_dirs", str(pool)]
     return stage("teacher", teacher / "final", pretrain, [
-        "--output_dir", str(teacher), "--max_steps", str(args.teacher_steps),
+        "--output_dir", str(teacher), "--max_steps", str(args.teacher_steps), "--ct_tower", recipe["ct_tower"],
         "--per_device_batch_size", str(args.batch_size), "--learning_rate", str(recipe["learning_rate"]),
         "--warmup_steps", str(recipe["warmup_steps"]), "--weight_decay", str(recipe["weight_decay"]),
         "--ct_augment", str(recipe["ct_augment"]), "--eval_every", "200", "--speech_tower", args.speech_tower,
