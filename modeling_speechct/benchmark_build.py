@@ -34,6 +34,9 @@ class BuildConfig:
     workers: int = 2
     tts_backends: tuple[str, ...] = ("espeak", "flite")
     speech: bool = True
+    # Extra recordings of every *training* report, each another seeded draw of engine, voice, rate and pitch: the
+    # student's text target is voice-free, so hearing one report in several voices teaches the loss invariance.
+    extra_train_voices: int = 0
     # Shorter than write_report's defaults: fewer negatives and fillers → ~35 s of speech per report instead of ~50.
     negation_share: tuple[float, float] = (0.15, 0.45)
     max_fillers: int = 1
@@ -152,18 +155,32 @@ def build_benchmark(config: BuildConfig, progress: bool = True) -> dict[str, Any
     return stats
 
 
+def spoken_rows(config: BuildConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The build's rows in speech-plan order: every row once (its primary voice), then the training rows once per
+    extra voice. The primary plan is the same with or without extra voices, so adding them changes no existing wav."""
+    train = [r for r in rows if r["split"] == "train"]
+    return rows + [r for _ in range(config.extra_train_voices) for r in train]
+
+
 def benchmark_speech_plan(config: BuildConfig, rows: list[dict[str, Any]]) -> list:
-    """The seeded speech plan of the build's rows (in volume-index order, as `build_volume` returns them)."""
+    """The seeded speech plan of the build's rows (in volume-index order, as `build_volume` returns them), then of
+    the extra voices of the training rows (voice k drawn with seed `(seed, k)`)."""
     texts = [(spoken_text(r), ctrate.speech_path(config.out, r["name"])) for r in rows]
-    return plan_benchmark_speech(texts, config.tts_backends, seed=config.seed)
+    plan = plan_benchmark_speech(texts, config.tts_backends, seed=config.seed)
+    train = [r for r in rows if r["split"] == "train"]
+    for k in range(1, config.extra_train_voices + 1):
+        texts = [(spoken_text(r), ctrate.speech_voice_path(config.out, r["name"], k)) for r in train]
+        plan += plan_benchmark_speech(texts, config.tts_backends, seed=config.seed * 1_000 + k)
+    return plan
 
 
 def write_benchmark_manifest(config: BuildConfig, rows: list[dict[str, Any]], plan: list) -> Path:
-    """`speech_manifest.csv` for the build's spoken reports (one row per report), written atomically."""
+    """`speech_manifest.csv` for the build's spoken reports (one row per recording), written atomically."""
     from .speech_manifest import manifest_rows, write_speech_manifest
 
     path = speech_manifest_path(config.out)
-    entries = manifest_rows(plan, path.parent, [r["name"] for r in rows], [r["split"] for r in rows])
+    spoken = spoken_rows(config, rows)
+    entries = manifest_rows(plan, path.parent, [r["name"] for r in spoken], [r["split"] for r in spoken])
     return write_speech_manifest(path, entries)
 
 

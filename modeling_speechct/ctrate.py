@@ -65,6 +65,24 @@ def speech_path(root: Path, name: str) -> Path:
     return path.with_name(name.removesuffix(".nii.gz") + "_findings.wav")
 
 
+def speech_voice_path(root: Path, name: str, voice: int) -> Path:
+    """The wav of volume `name`'s report in its `voice`-th voice: 0 is Speech-RATE's own `<stem>_findings.wav`, k ≥ 1
+    an extra voice of a training report (the benchmark's `extra_train_voices`), `<stem>_findings_voice<k>.wav`."""
+    path = speech_path(root, name)
+    return path if voice == 0 else path.with_name(f"{path.stem}_voice{voice}.wav")
+
+
+def speech_voices(wav: str | os.PathLike) -> list[str]:
+    """Every recording of the report whose primary wav is `wav`: itself, then its `_voice<k>` siblings by k."""
+    wav = Path(wav)
+    extra = {}
+    for sibling in wav.parent.glob(f"{wav.stem}_voice*.wav"):
+        k = sibling.stem.removeprefix(f"{wav.stem}_voice")
+        if k.isdigit():
+            extra[int(k)] = str(sibling)
+    return [str(wav), *(extra[k] for k in sorted(extra))]
+
+
 def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Write a CSV through a temporary file and `os.replace`, so an interrupted build never leaves half a table."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -141,6 +141,13 @@ class DistillArguments(CommonArguments):
         default=1, metadata={"help": "Average this many frames before pooling (cheaper transformer pooling)."}
     )
     distill_weight: float = field(default=1.0, metadata={"help": "λ; 0 = the naive (no distillation) baseline."})
+    all_voices: bool = field(
+        default=True,
+        metadata={
+            "help": "Train on every recording of each training report (the benchmark's --extra-train-voices), one "
+            "drawn per step; false: the primary wav only."
+        },
+    )
     lora_r: int = field(default=0, metadata={"help": "LoRA rank on the speech tower's attention (0: off)."})
     lora_alpha: int = 16
     lora_dropout: float = 0.0

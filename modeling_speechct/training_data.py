@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from . import ctrate
 from .embedding_cache import (
     CTVolumeCache,
     EmbeddingCache,
@@ -117,16 +118,42 @@ def student_rows(
     cache_dir: str | os.PathLike,
     batch_size: int = 8,
     cache_ct_values: bool = False,
+    all_voices: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows for the speech student: speech prefix + the frozen teacher's CT and text embeddings, all cached.
     The speech is checked against its `speech_manifest.csv` first (when there is one): a wav spoken by a held-out
-    engine is refused, naming its manifest row, before anything is computed."""
-    check_training_speech([r["speech"] for r in rows], "training_data.student_rows")
+    engine is refused, naming its manifest row, before anything is computed.
+
+    `all_voices`: every recording of each report (`ctrate.speech_voices`: the primary wav and its `_voice<k>`
+    siblings) is encoded, and the row keeps them all under `speech_prefix_voices` for `VoiceSampledRows`."""
+    voices = [ctrate.speech_voices(r["speech"]) if all_voices else [r["speech"]] for r in rows]
+    wavs = [wav for row_voices in voices for wav in row_voices]
+    check_training_speech(wavs, "training_data.student_rows")
     volumes = CTVolumeCache(cache_dir, processor) if cache_ct_values else None
     ct = EmbeddingCache(cache_dir, model, processor, "ct", batch_size, volumes)([r["volume"] for r in rows])
     text = EmbeddingCache(cache_dir, model, processor, "text", batch_size)([r["findings"] for r in rows])
-    prefixes = SpeechPrefixCache(cache_dir, model, processor, batch_size).get([r["speech"] for r in rows])
-    return [
-        {"speech_prefix": prefixes[i], "ct_embeds": ct[i], "text_embeds": text[i], "labels": torch.tensor(r["labels"])}
-        for i, r in enumerate(rows)
-    ]
+    prefixes = iter(SpeechPrefixCache(cache_dir, model, processor, batch_size).get(wavs))
+    out = []
+    for i, r in enumerate(rows):
+        row_prefixes = [next(prefixes) for _ in voices[i]]
+        item = {"speech_prefix": row_prefixes[0], "ct_embeds": ct[i], "text_embeds": text[i]}
+        item["labels"] = torch.tensor(r["labels"])
+        if all_voices:
+            item["speech_prefix_voices"] = row_prefixes
+        out.append(item)
+    return out
+
+
+class VoiceSampledRows(RowDataset):
+    """Student rows whose speech is drawn afresh each time from the report's recordings (`speech_prefix_voices`).
+
+    One row per report, so a batch never holds two recordings of one report (they would be each other's false
+    negatives in the contrastive loss), and over the epochs the student hears every voice. The draw uses torch's
+    global generator, which accelerate checkpoints: a resumed run draws what the uninterrupted run drew."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = dict(self.rows[index])
+        voices = row.pop("speech_prefix_voices", None)
+        if voices and len(voices) > 1:
+            row["speech_prefix"] = voices[int(torch.randint(len(voices), ()))]
+        return row

@@ -34,6 +34,12 @@ def main() -> None:
     )
     parser.add_argument("--no-speech", action="store_true", help="volumes, reports and labels only")
     parser.add_argument(
+        "--extra-train-voices",
+        type=int,
+        default=BuildConfig.extra_train_voices,
+        help="extra recordings of each training report, each in another seeded voice (<stem>_findings_voice<k>.wav)",
+    )
+    parser.add_argument(
         "--manifest-only", action="store_true", help="only write the speech manifest of an existing build"
     )
     args = parser.parse_args()
@@ -48,6 +54,7 @@ def main() -> None:
         workers=args.workers,
         tts_backends=tuple(b for b in args.tts_backends.split(",") if b),
         speech=not args.no_speech,
+        extra_train_voices=args.extra_train_voices,
     )
     if args.manifest_only:
         print(f"speech manifest written to {rebuild_speech_manifest(config)}")

@@ -23,7 +23,7 @@ from modeling_speechct.ctrate import load_ct_rate
 from modeling_speechct.lora import ADAPTER_DIR, add_speech_lora, finalize_lora
 from modeling_speechct.teacher import build_student, speech_tower_summary
 from modeling_speechct.training_args import DistillArguments, parse_arguments, validate
-from modeling_speechct.training_data import FeatureCollator, RowDataset, student_rows
+from modeling_speechct.training_data import FeatureCollator, VoiceSampledRows, student_rows
 from modeling_speechct.training_loop import fit, make_accelerator
 from modeling_speechct.training_outputs import retrieval_scores, save_final
 
@@ -46,8 +46,16 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
         for split in (args.train_split, args.eval_split)
     }
     with accelerator.main_process_first():  # the main process fills the caches, the others read them
-        data = {
-            split: student_rows(model, processor, r, args.cache_dir, cache_ct_values=True) for split, r in rows.items()
+        data = {  # several voices per report train; validation hears each report once, in its primary voice
+            split: student_rows(
+                model,
+                processor,
+                r,
+                args.cache_dir,
+                cache_ct_values=True,
+                all_voices=args.all_voices and split == args.train_split,
+            )
+            for split, r in rows.items()
         }
     if args.lora_r:
         model = add_speech_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout)
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
         ct = accelerator.gather_for_metrics(torch.cat(ct))[: len(eval_rows)]
         return retrieval_scores(speech, ct, prefix="speech_ct_")
 
-    result = fit(model, RowDataset(data[args.train_split]), collate, args, accelerator, evaluate, stop_after)
+    result = fit(model, VoiceSampledRows(data[args.train_split]), collate, args, accelerator, evaluate, stop_after)
     if stop_after is not None and result["step"] < (args.max_steps if args.max_steps > 0 else float("inf")):
         return result  # "killed": no final model
     to_save = finalize_lora(accelerator.unwrap_model(model), args.output_dir, args.merge_lora) if args.lora_r else None

@@ -151,6 +151,13 @@ def main() -> None:
     parser.add_argument("--cache_dir", default="outputs/cache")
     parser.add_argument("--num_volumes", type=int, default=1000, help="benchmark size when it has to be built")
     parser.add_argument(
+        "--extra_train_voices",
+        type=int,
+        default=0,
+        help="when the benchmark has to be built: extra recordings of each training report in other voices, which "
+        "both students train on (one drawn per step). 0 by default until its cost fits the 20-minute budget",
+    )
+    parser.add_argument(
         "--distill_weight",
         type=float,
         default=10.0,
@@ -192,7 +199,8 @@ def main() -> None:
     if not (Path(args.data_dir) / "dataset").is_dir():
         print(f"[build] {args.num_volumes} volumes into {args.data_dir}", flush=True)
         t = time.perf_counter()
-        build_benchmark(BuildConfig(out=Path(args.data_dir), num_volumes=args.num_volumes, seed=args.seed))
+        build_benchmark(BuildConfig(out=Path(args.data_dir), num_volumes=args.num_volumes, seed=args.seed,
+                                    extra_train_voices=args.extra_train_voices))  # fmt: skip
         timings["build"] = time.perf_counter() - t
 
     common = ["--data_dir", args.data_dir, "--cache_dir", args.cache_dir, "--seed", str(args.seed),
