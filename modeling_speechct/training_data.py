@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -145,15 +146,24 @@ def student_rows(
 
 
 class VoiceSampledRows(RowDataset):
-    """Student rows whose speech is drawn afresh each time from the report's recordings (`speech_prefix_voices`).
+    """Student rows whose speech is one of the report's recordings (`speech_prefix_voices`), drawn anew each epoch.
 
     One row per report, so a batch never holds two recordings of one report (they would be each other's false
-    negatives in the contrastive loss), and over the epochs the student hears every voice. The draw uses torch's
-    global generator, which accelerate checkpoints: a resumed run draws what the uninterrupted run drew."""
+    negatives in the contrastive loss), and over the epochs the student hears every voice. The draw is a function of
+    (seed, epoch, row) alone, like `training_loop.EpochSampler`'s order: a resumed run, or a loader worker, draws
+    what the uninterrupted run drew."""
+
+    def __init__(self, rows: list[dict[str, Any]], seed: int = 0):
+        super().__init__(rows)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = dict(self.rows[index])
         voices = row.pop("speech_prefix_voices", None)
         if voices and len(voices) > 1:
-            row["speech_prefix"] = voices[int(torch.randint(len(voices), ()))]
+            pick = np.random.default_rng([self.seed, self.epoch, index]).integers(len(voices))
+            row["speech_prefix"] = voices[int(pick)]
         return row

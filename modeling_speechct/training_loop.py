@@ -153,6 +153,8 @@ def fit(
         # hands it to the loader `skip_first_batches` makes), so setting only the sampler would be overridden.
         loader.set_epoch(epoch)
         sampler.set_epoch(epoch)
+        if hasattr(dataset, "set_epoch"):  # rows that vary by epoch (VoiceSampledRows), as a function of it alone
+            dataset.set_epoch(epoch)
         done_in_epoch = (step - epoch * steps_per_epoch) * args.gradient_accumulation_steps
         batches = accelerator.skip_first_batches(loader, done_in_epoch) if done_in_epoch else loader
         for batch in batches:

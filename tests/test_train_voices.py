@@ -90,14 +90,19 @@ def test_voice_sampled_rows_draw_every_voice_reproducibly():
     voices = [torch.full((2, 3), float(v)) for v in range(3)]
     rows = [{"speech_prefix": voices[0], "speech_prefix_voices": voices, "labels": torch.ones(2)},
             {"speech_prefix": voices[1], "labels": torch.zeros(2)}]  # fmt: skip
-    data = VoiceSampledRows(rows)
 
     def draws(seed):
-        torch.manual_seed(seed)
-        return [int(data[0]["speech_prefix"][0, 0]) for _ in range(60)]
+        data = VoiceSampledRows(rows, seed)
+        picks = []
+        for epoch in range(60):
+            data.set_epoch(epoch)
+            picks.append(int(data[0]["speech_prefix"][0, 0]))
+            assert int(data[0]["speech_prefix"][0, 0]) == picks[-1]  # one recording per row and epoch
+        return picks
 
     first = draws(0)
     assert set(first) == {0, 1, 2} and draws(0) == first and draws(1) != first
+    data = VoiceSampledRows(rows)
     assert "speech_prefix_voices" not in data[0] and "speech_prefix_voices" in rows[0]  # rows are not mutated
     assert torch.equal(data[1]["speech_prefix"], voices[1])  # a report with one recording keeps it
 

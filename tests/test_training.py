@@ -41,9 +41,11 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
         torch.testing.assert_close(ddp["state"][name], value, atol=tolerance, rtol=0, msg=name)
 
 
-def test_killed_and_resumed_run_reaches_the_uninterrupted_weights(tmp_path):
-    # 24 rows, batch 8: 3 steps per epoch; killed at step 4 (mid-epoch 2, right after its checkpoint).
-    common = dict(max_steps=6, save_every=2, lr_scheduler="cosine", warmup_steps=1)
+@pytest.mark.parametrize("voices", [False, True], ids=["one-voice", "voice-sampled"])
+def test_killed_and_resumed_run_reaches_the_uninterrupted_weights(tmp_path, voices):
+    # 24 rows, batch 8: 3 steps per epoch; killed at step 4 (mid-epoch 2, right after its checkpoint). With voices,
+    # every row draws one of two recordings per step: the resumed run must draw what the straight one drew.
+    common = dict(max_steps=6, save_every=2, lr_scheduler="cosine", warmup_steps=1, voices=voices)
     straight, _ = run(tmp_path / "straight", **common)
     _, killed = run(tmp_path / "resumed", stop_after=4, **common)
     assert killed["step"] == 4 and [p.name for p in checkpoints(tmp_path / "resumed")][-1] == "step_00000004"

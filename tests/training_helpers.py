@@ -10,7 +10,7 @@ import torch
 from modeling_speechct import SpeechCTClipModel
 from modeling_speechct.tiny import tiny_speech_config, tiny_speechct_config
 from modeling_speechct.training_args import DistillArguments
-from modeling_speechct.training_data import FeatureCollator, RowDataset
+from modeling_speechct.training_data import FeatureCollator, RowDataset, VoiceSampledRows
 from modeling_speechct.training_loop import fit, make_accelerator
 
 NUM_ROWS = 24
@@ -36,8 +36,9 @@ def tiny_student(seed: int = 0) -> SpeechCTClipModel:
     return model
 
 
-def tiny_rows(model: SpeechCTClipModel, seed: int = 1) -> list[dict]:
-    """Rows as `training_data.student_rows` makes them: cached prefix + teacher embeddings (random here)."""
+def tiny_rows(model: SpeechCTClipModel, seed: int = 1, voices: bool = False) -> list[dict]:
+    """Rows as `training_data.student_rows` makes them: cached prefix + teacher embeddings (random here); with
+    `voices`, each row also holds two recordings (`speech_prefix_voices`: the prefix and a quieter copy)."""
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for i in range(NUM_ROWS):
@@ -50,6 +51,9 @@ def tiny_rows(model: SpeechCTClipModel, seed: int = 1) -> list[dict]:
                 "text_embeds": torch.randn(model.config.projection_dim, generator=generator),
             }
         )
+        if voices:
+            other = {**rows[-1]["speech_prefix"], "hidden_states": rows[-1]["speech_prefix"]["hidden_states"] * 0.5}
+            rows[-1]["speech_prefix_voices"] = [rows[-1]["speech_prefix"], other]
     return rows
 
 
@@ -72,12 +76,15 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def run(output_dir: str | Path, stop_after: int | None = None, **overrides) -> tuple[SpeechCTClipModel, dict]:
+def run(
+    output_dir: str | Path, stop_after: int | None = None, voices: bool = False, **overrides
+) -> tuple[SpeechCTClipModel, dict]:
     model = tiny_student()
-    rows = tiny_rows(model)
+    rows = tiny_rows(model, voices=voices)
     args = tiny_args(output_dir, **overrides)
     accelerator = make_accelerator(args, log=False)
-    result = fit(model, RowDataset(rows), FeatureCollator(), args, accelerator, stop_after=stop_after)
+    data = VoiceSampledRows(rows, args.seed) if voices else RowDataset(rows)
+    result = fit(model, data, FeatureCollator(), args, accelerator, stop_after=stop_after)
     return accelerator.unwrap_model(model), result
 
 

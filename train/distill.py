@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
         ct = accelerator.gather_for_metrics(torch.cat(ct))[: len(eval_rows)]
         return retrieval_scores(speech, ct, prefix="speech_ct_")
 
-    result = fit(model, VoiceSampledRows(data[args.train_split]), collate, args, accelerator, evaluate, stop_after)
+    train_rows = VoiceSampledRows(data[args.train_split], args.seed)
+    result = fit(model, train_rows, collate, args, accelerator, evaluate, stop_after)
     if stop_after is not None and result["step"] < (args.max_steps if args.max_steps > 0 else float("inf")):
         return result  # "killed": no final model
     to_save = finalize_lora(accelerator.unwrap_model(model), args.output_dir, args.merge_lora) if args.lora_r else None
