@@ -155,22 +155,24 @@ def build_benchmark(config: BuildConfig, progress: bool = True) -> dict[str, Any
     return stats
 
 
-def spoken_rows(config: BuildConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The build's rows in speech-plan order: every row once (its primary voice), then the training rows once per
-    extra voice. The primary plan is the same with or without extra voices, so adding them changes no existing wav."""
+def spoken_rows(config: BuildConfig, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """(row, voice) for every recording, in speech-plan order: every row in its primary voice 0, then the training
+    rows once per extra voice k ≥ 1."""
     train = [r for r in rows if r["split"] == "train"]
-    return rows + [r for _ in range(config.extra_train_voices) for r in train]
+    return [(r, 0) for r in rows] + [(r, k) for k in range(1, config.extra_train_voices + 1) for r in train]
 
 
 def benchmark_speech_plan(config: BuildConfig, rows: list[dict[str, Any]]) -> list:
-    """The seeded speech plan of the build's rows (in volume-index order, as `build_volume` returns them), then of
-    the extra voices of the training rows (voice k drawn with seed `(seed, k)`)."""
-    texts = [(spoken_text(r), ctrate.speech_path(config.out, r["name"])) for r in rows]
-    plan = plan_benchmark_speech(texts, config.tts_backends, seed=config.seed)
-    train = [r for r in rows if r["split"] == "train"]
-    for k in range(1, config.extra_train_voices + 1):
-        texts = [(spoken_text(r), ctrate.speech_voice_path(config.out, r["name"], k)) for r in train]
-        plan += plan_benchmark_speech(texts, config.tts_backends, seed=config.seed * 1_000 + k)
+    """The seeded speech plan of `spoken_rows` (rows in volume-index order, as `build_volume` returns them). Voice 0
+    is planned with the build's seed, extra voice k with seed `seed · 1000 + k`, so adding extra voices changes no
+    primary recording."""
+    spoken = spoken_rows(config, rows)
+    plan = []
+    for k in range(config.extra_train_voices + 1):
+        texts = [(spoken_text(r), ctrate.speech_voice_path(config.out, r["name"], v)) for r, v in spoken if v == k]
+        plan += plan_benchmark_speech(
+            texts, config.tts_backends, seed=config.seed if k == 0 else config.seed * 1_000 + k
+        )
     return plan
 
 
@@ -179,7 +181,7 @@ def write_benchmark_manifest(config: BuildConfig, rows: list[dict[str, Any]], pl
     from .speech_manifest import manifest_rows, write_speech_manifest
 
     path = speech_manifest_path(config.out)
-    spoken = spoken_rows(config, rows)
+    spoken = [row for row, _ in spoken_rows(config, rows)]
     entries = manifest_rows(plan, path.parent, [r["name"] for r in spoken], [r["split"] for r in spoken])
     return write_speech_manifest(path, entries)
 
