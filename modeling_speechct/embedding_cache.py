@@ -48,6 +48,9 @@ def tower_fingerprint(model: Any, tower: str, settings: dict | None = None) -> s
     return _fingerprint({name: getattr(model, name) for name in modules}, settings)
 
 
+_fill_depth = 0  # caches being filled right now (nested: a model cache that fills the volume cache)
+
+
 class TensorCache(ABC):
     """Tensors computed from an item (a file path or a text), keyed by the item's content and stored one
     safetensors file per item in a folder named by `fingerprint` (what produced them): change the producer and
@@ -81,13 +84,20 @@ class TensorCache(ABC):
         missing = sum(k not in found for k in keys)
         self.hits, self.misses = self.hits + len(keys) - missing, self.misses + missing
         # Filling a cache is a stage of its own (minutes for thousands of volumes or recordings): it gets a bar.
-        with tqdm(total=len(todo), desc=f"cache {self.name}", disable=not todo) as bar:
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start : start + self.batch_size]
-                for (key, _), tensors in zip(chunk, self._compute([item for _, item in chunk]), strict=True):
-                    self.put(key, tensors)
-                    found[key] = tensors
-                bar.update(len(chunk))
+        # Only the outermost fill shows one: a CT-embedding fill fills the volume cache batch by batch, and a bar per
+        # batch of 8 would bury the stage's own.
+        global _fill_depth
+        with tqdm(total=len(todo), desc=f"cache {self.name}", disable=not todo or _fill_depth > 0) as bar:
+            _fill_depth += 1
+            try:
+                for start in range(0, len(todo), self.batch_size):
+                    chunk = todo[start : start + self.batch_size]
+                    for (key, _), tensors in zip(chunk, self._compute([item for _, item in chunk]), strict=True):
+                        self.put(key, tensors)
+                        found[key] = tensors
+                    bar.update(len(chunk))
+            finally:
+                _fill_depth -= 1
         return [found[k] for k in keys]
 
     def put(self, key: str, tensors: dict[str, torch.Tensor]) -> None:

@@ -4,8 +4,8 @@ import pytest
 import torch
 from miniature import NAMES, make_miniature, tiny_processor
 
-from modeling_speechct import SpeechCTClipModel, ctrate
-from modeling_speechct.embedding_cache import EmbeddingCache
+from modeling_speechct import SpeechCTClipModel, ctrate, embedding_cache
+from modeling_speechct.embedding_cache import EmbeddingCache, TensorCache
 from modeling_speechct.tiny import tiny_speechct_config
 
 
@@ -49,3 +49,38 @@ def test_new_weights_or_preprocessing_start_a_new_cache(tmp_path, setup):
     # The speech tower is not a frozen teacher: it has no cache.
     with pytest.raises(ValueError, match="tower 'speech' is not one of"):
         EmbeddingCache(tmp_path / "cache", model, processor, "speech")
+
+
+class _ListCache(TensorCache):
+    """A cache of `value * 2` whose fill optionally fills an inner cache first (as CT embeddings fill volumes)."""
+
+    def __init__(self, directory, name, inner=None):
+        super().__init__(directory, name, fingerprint=name, batch_size=2)
+        self.inner = inner
+
+    def key(self, item):
+        return f"{self.name}-{item}"
+
+    def _compute(self, items):
+        if self.inner is not None:
+            self.inner.get(items)
+        return [{"x": torch.tensor([float(i) * 2])} for i in items]
+
+
+def test_only_the_outermost_fill_shows_a_progress_bar(tmp_path, monkeypatch):
+    shown = []
+    real = embedding_cache.tqdm
+
+    def recording_tqdm(*args, **kwargs):
+        shown.append((kwargs["desc"], not kwargs["disable"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(embedding_cache, "tqdm", recording_tqdm)
+    outer = _ListCache(tmp_path, "outer", inner=_ListCache(tmp_path, "inner"))
+    assert [t["x"].item() for t in outer.get(["1", "2", "3"])] == [2.0, 4.0, 6.0]
+    assert ("cache outer", True) in shown
+    assert [d for d, visible in shown if visible] == ["cache outer"]  # the inner fills ran, bar hidden
+    assert sum(d == "cache inner" for d, _ in shown) == 2  # two batches of 2 and 1
+    inner_alone = _ListCache(tmp_path, "inner2")
+    inner_alone.get(["4"])
+    assert shown[-1] == ("cache inner2", True)  # depth restored: a later top-level fill shows its bar
