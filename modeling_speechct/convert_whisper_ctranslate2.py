@@ -20,6 +20,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import os
 import re
 import shutil
 import struct
@@ -575,13 +576,55 @@ def convert(name_or_path: str | Path, out_dir: str | Path, expected_sha256: str 
     report.source_sha256, report.source, report.upstream = sha, label, located.upstream
     report.wheels, report.licence = located.wheels, located.licence
     out = Path(out_dir)
-    whisper.save_pretrained(out)
-    processor = WhisperProcessor(WhisperFeatureExtractor(feature_size=whisper.config.num_mel_bins), tokenizer)
-    processor.save_pretrained(out)
-    if located.wheels:
-        (out / "LICENSE").write_text(OPENAI_WHISPER_LICENSE)
-    (out / "conversion_report.json").write_text(json.dumps(asdict(report), indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed into place, so an interrupted conversion never leaves a folder that
+    # looks complete (the wheel-tower cache below trusts any folder that exists).
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        whisper.save_pretrained(staging)
+        processor = WhisperProcessor(WhisperFeatureExtractor(feature_size=whisper.config.num_mel_bins), tokenizer)
+        processor.save_pretrained(staging)
+        if located.wheels:
+            (staging / "LICENSE").write_text(OPENAI_WHISPER_LICENSE)
+        (staging / "conversion_report.json").write_text(json.dumps(asdict(report), indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+# A speech tower named "whisper-<wheel source>" (e.g. "whisper-tiny.en") is converted once from its installed wheel
+# into this cache and reused: $SPEECHCT_CACHE, else ~/.cache/speechct (the Hugging Face cache's convention).
+WHEEL_TOWER_PREFIX = "whisper-"
+
+
+def wheel_tower_name(tower: str) -> str | None:
+    """The wheel source a tower name denotes ("whisper-tiny.en" → "tiny.en"), or None for any other name."""
+    name = tower.removeprefix(WHEEL_TOWER_PREFIX)
+    return name if tower.startswith(WHEEL_TOWER_PREFIX) and name in WHEEL_SOURCES else None
+
+
+def wheel_tower_cache() -> Path:
+    return Path(os.environ.get("SPEECHCT_CACHE", Path.home() / ".cache" / "speechct")) / "towers"
+
+
+def ensure_wheel_tower(tower: str, cache: str | os.PathLike | None = None) -> Path:
+    """The transformers folder of wheel tower `tower`, converted on first use (≈ 10 s for tiny.en).
+
+    A cached folder is reused only when its conversion report carries the source's pinned sha256, so a cache made
+    from other weights is converted again rather than trusted."""
+    name = wheel_tower_name(tower)
+    if name is None:
+        known = ", ".join(WHEEL_TOWER_PREFIX + n for n in WHEEL_SOURCES)
+        raise KeyError(f"speech tower {tower!r} is not a wheel Whisper; known: {known}")
+    out = Path(cache) if cache is not None else wheel_tower_cache()
+    out = out / tower
+    report = out / "conversion_report.json"
+    if report.is_file() and json.loads(report.read_text()).get("source_sha256") == WHEEL_SOURCES[name].model_sha256:
+        return out
+    return convert(name, out)  # a missing wheel raises FileNotFoundError naming the `pip install` that provides it
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,8 @@ import json
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,18 @@ class TensorCache(ABC):
             pass
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp.name)
         os.replace(tmp.name, self._path(key))
+
+
+@contextmanager
+def caller_shows_progress() -> Iterator[None]:
+    """Cache fills inside show no bar of their own: the caller already reports the stage with one bar (or has been
+    asked for none), and a bar per call of a few items would bury it."""
+    global _fill_depth
+    _fill_depth += 1
+    try:
+        yield
+    finally:
+        _fill_depth -= 1
 
 
 class _ModelCache(TensorCache):

@@ -108,6 +108,8 @@ def evaluate_split(
     return {
         "auroc": mean_score,
         "auroc_ci95": [ci.low, ci.high],
+        # for choosing settings (λ, prompts) on validation without looking at the test split
+        "valid_auroc": mean_defined(auroc_per_label(labels[val], probs[val]))[0],
         "auroc_excluded_labels": [CT_RATE_LABELS[i] for i in excluded]
         if len(auroc) == len(CT_RATE_LABELS)
         else excluded,

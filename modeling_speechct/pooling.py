@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,7 +32,14 @@ class LayerWeightedSum(nn.Module):
 
 
 class AttentionPooling(nn.Module):
-    """One learnt query attends over the frames (multi-head); padded frames get no weight."""
+    """One learnt query attends over the frames (multi-head); padded frames get no weight.
+
+    The parameters are an `nn.MultiheadAttention`'s, but the forward never projects the frames: with one query,
+    head h's scores are `frames · (W_kʰᵀ q_h)` (the key bias adds a constant per head, which the softmax cancels)
+    and its output is `W_vʰ (Σ_t α_t x_t) + b_vʰ` (the weights sum to one). That is the same function in
+    O(frames · hidden · heads) instead of O(frames · hidden²): over Whisper's 1,500 frames a window it is the
+    difference between the pooling dominating a training step and costing next to nothing (bench/bench_pooling.py).
+    """
 
     def __init__(self, hidden_size: int, num_heads: int):
         super().__init__()
@@ -38,10 +47,25 @@ class AttentionPooling(nn.Module):
         self.attention = nn.MultiheadAttention(hidden_size, num_heads, batch_first=True)
 
     def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        query = self.query.expand(hidden_states.shape[0], -1, -1).to(hidden_states.dtype)
-        padding = None if mask is None else ~mask.bool()
-        pooled, _ = self.attention(query, hidden_states, hidden_states, key_padding_mask=padding, need_weights=False)
-        return pooled[:, 0]
+        attention = self.attention
+        heads, dim = attention.num_heads, hidden_states.shape[-1]
+        w_q, w_k, w_v = attention.in_proj_weight.to(hidden_states.dtype).chunk(3)
+        b_q, _, b_v = attention.in_proj_bias.to(hidden_states.dtype).chunk(3)
+        query = (self.query[0, 0].to(hidden_states.dtype) @ w_q.T + b_q).view(heads, dim // heads)
+        key_query = torch.einsum("hed,he->hd", w_k.view(heads, dim // heads, dim), query) / math.sqrt(dim // heads)
+        scores = hidden_states @ key_query.T  # (batch, frames, heads)
+        empty = None
+        if mask is not None:
+            mask = mask.bool()
+            empty = ~mask.any(dim=1)  # a window of padding only: no weights to normalise
+            scores = scores.masked_fill(~(mask | empty[:, None])[..., None], float("-inf"))
+        weights = scores.softmax(dim=1)
+        pooled = torch.einsum("bth,btd->bhd", weights, hidden_states)
+        values = torch.einsum("bhd,hed->bhe", pooled, w_v.view(heads, dim // heads, dim)) + b_v.view(heads, -1)
+        values = values.reshape(values.shape[0], dim)
+        if empty is not None:  # as torch's MultiheadAttention: every key masked → a zero context (not NaN), projected
+            values = values.masked_fill(empty[:, None], 0.0)
+        return attention.out_proj(values)
 
 
 class CLSTransformerPooling(nn.Module):

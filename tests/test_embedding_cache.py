@@ -84,3 +84,22 @@ def test_only_the_outermost_fill_shows_a_progress_bar(tmp_path, monkeypatch):
     inner_alone = _ListCache(tmp_path, "inner2")
     inner_alone.get(["4"])
     assert shown[-1] == ("cache inner2", True)  # depth restored: a later top-level fill shows its bar
+
+
+def test_a_caller_with_its_own_bar_hides_the_fill_bars(tmp_path, monkeypatch):
+    """eval/voice_robustness.py fills the cache 8 recordings at a time under its own bar: no bar per call."""
+    shown = []
+    real = embedding_cache.tqdm
+
+    def recording_tqdm(*args, **kwargs):
+        shown.append((kwargs["desc"], not kwargs["disable"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(embedding_cache, "tqdm", recording_tqdm)
+    cache = _ListCache(tmp_path, "chunked")
+    with embedding_cache.caller_shows_progress():
+        cache.get(["1", "2"])
+        cache.get(["3"])
+    assert [d for d, visible in shown if visible] == []
+    assert [t["x"].item() for t in cache.get(["4"])] == [8.0]
+    assert shown[-1] == ("cache chunked", True)  # outside the block, a fill shows its bar again

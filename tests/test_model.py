@@ -142,6 +142,36 @@ def test_pooling_ignores_padded_frames(pooler):
     )
 
 
+def test_attention_pooling_equals_multihead_attention_values_and_gradients():
+    """The factorised pooling is `nn.MultiheadAttention(query, frames, frames)` with the same parameters, checked in
+    float64 against torch's own module (random non-zero query and biases, padding, batch of uneven lengths)."""
+    torch.manual_seed(0)
+    pooler = AttentionPooling(12, 3).double()
+    with torch.no_grad():
+        pooler.query.normal_()
+        pooler.attention.in_proj_bias.normal_()
+        pooler.attention.out_proj.bias.normal_()
+    frames = torch.randn(4, 9, 12, dtype=torch.float64)
+    mask = torch.ones(4, 9, dtype=torch.bool)
+    mask[1, 6:] = False
+    mask[3, 2:] = False
+    mask[2] = False  # padding only: torch's module returns zeros
+
+    def reference(x, m):
+        query = pooler.query.expand(x.shape[0], -1, -1)
+        out, _ = pooler.attention(query, x, x, key_padding_mask=~m, need_weights=False)
+        return out[:, 0]
+
+    ours = pooler(frames, mask)
+    theirs = reference(frames, mask)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
+    ours_grads = torch.autograd.grad(ours.square().sum(), [*pooler.parameters()])
+    theirs_grads = torch.autograd.grad(theirs.square().sum(), [*pooler.parameters()])
+    for a, b in zip(ours_grads, theirs_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(pooler(frames, None), reference(frames, torch.ones_like(mask)), rtol=1e-10, atol=1e-10)
+
+
 def test_weighted_layer_sum_starts_as_the_mean_of_layers():
     model = SpeechCTClipModel(tiny_speechct_config(speech_layers="weighted_sum")).eval()
     audio = torch.randn(2, 300)
