@@ -9,6 +9,7 @@ from transformers import AutoConfig, PreTrainedConfig
 from .configuration_ct_vit import CTViTConfig
 
 SPEECH_POOLING_MODES = ("mean", "attention", "cls_transformer")
+DISTILL_LOSSES = ("cosine", "similarity")
 SPEECH_LAYER_MODES = ("last", "weighted_sum")
 TEXT_POOLING_MODES = ("cls", "mean")
 
@@ -41,6 +42,9 @@ class SpeechCTClipConfig(PreTrainedConfig):
         logit_scale_init_value: initial log inverse temperature of the text↔CT contrast (CT-CLIP: 1.0, used as exp).
         speech_logit_scale_init_value: the same for speech↔CT and speech↔text.
         distill_weight: λ in `InfoNCE(speech, CT) + λ · (1 − cos(speech, text))`; 0 is the paper's "nKD" baseline.
+        distill_loss: `"cosine"` (the paper: 1 − cos(speech, text)) or `"similarity"` (KL between the teacher's
+            text → CT and the student's speech → CT softmax over the batch, both directions: the teacher's ranking
+            of the volumes rather than its text embedding; `losses.similarity_distillation_loss`).
         speech_layers: `"last"` hidden state or a learnt softmax-`"weighted_sum"` of all hidden layers (SpeechCLIP).
         speech_pooling: how frames become one vector: masked `"mean"`, learnt-query `"attention"`, or a learnable
             CLS token through a one-layer post-LN transformer (`"cls_transformer"`, SpeechCLIP's parallel branch).
@@ -75,6 +79,7 @@ class SpeechCTClipConfig(PreTrainedConfig):
     logit_scale_init_value: float = 1.0
     speech_logit_scale_init_value: float = 1.0
     distill_weight: float = 1.0
+    distill_loss: str = "cosine"
     speech_layers: str = "last"
     speech_pooling: str = "mean"
     speech_pooling_heads: int = 8
@@ -109,6 +114,7 @@ class SpeechCTClipConfig(PreTrainedConfig):
             ("speech_layers", self.speech_layers, SPEECH_LAYER_MODES),
             ("speech_pooling", self.speech_pooling, SPEECH_POOLING_MODES),
             ("text_pooling", self.text_pooling, TEXT_POOLING_MODES),
+            ("distill_loss", self.distill_loss, DISTILL_LOSSES),
         ):
             if value not in allowed:
                 problems.append(f"{name}={value!r} is not one of {allowed}")

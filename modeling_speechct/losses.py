@@ -1,4 +1,4 @@
-"""Losses shared by the family: symmetric InfoNCE over the global batch, cosine distillation.
+"""Losses shared by the family: symmetric InfoNCE over the global batch, cosine and similarity distillation.
 
 Across processes the contrast gathers embeddings *with gradients* (`torch.distributed.nn.functional.all_gather`;
 `accelerator.gather` is not differentiable) and scores the local rows against all rows with offset labels
@@ -47,3 +47,34 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor
 def cosine_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Mean of 1 − cos(student_i, teacher_i); the teacher is a target and gets no gradient."""
     return (1 - F.cosine_similarity(student, teacher.detach(), dim=-1)).mean()
+
+
+def similarity_distillation_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    anchor: torch.Tensor,
+    student_scale: torch.Tensor,
+    teacher_scale: torch.Tensor | float,
+) -> torch.Tensor:
+    """KL(teacher ‖ student) between how each ranks the batch's `anchor` rows (CT), both directions, averaged.
+
+    Row i: the teacher's softmax over `teacher_scale · cos(teacher_i, anchor_j)` is the target of the student's over
+    `student_scale · cos(student_i, anchor_j)`; and for every anchor row, its distribution over the teachers vs over
+    the students. All inputs L2-normalised, row-paired. Unlike 1 − cos, it asks the student for the teacher's
+    *ranking* of the volumes, not for the text embedding itself (whose text-only directions a speech tower trained on
+    a few hundred reports cannot learn, and which retrieval never reads: CLIP-KD's relational distillation).
+    Across processes the anchors, students and teachers are gathered (students with gradients), as in
+    `contrastive_loss`."""
+    teacher, anchor = teacher.detach(), anchor.detach()
+    world, _ = _world()
+    all_anchor = anchor if world == 1 else gather_with_grad(anchor)
+    all_student = student if world == 1 else gather_with_grad(student)
+    all_teacher = teacher if world == 1 else gather_with_grad(teacher)
+
+    def kl(target_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+        target = target_logits.log_softmax(dim=-1)
+        return F.kl_div(student_logits.log_softmax(dim=-1), target, log_target=True, reduction="batchmean")
+
+    rows = kl(teacher_scale * teacher @ all_anchor.T, student_scale * student @ all_anchor.T)
+    columns = kl(teacher_scale * anchor @ all_teacher.T, student_scale * anchor @ all_student.T)
+    return (rows + columns) / 2

@@ -24,7 +24,7 @@ from transformers.utils import ModelOutput
 from transformers.utils import logging as hf_logging
 
 from .configuration_speechct_clip import SpeechCTClipConfig
-from .losses import contrastive_loss, cosine_distillation_loss
+from .losses import contrastive_loss, cosine_distillation_loss, similarity_distillation_loss
 from .modeling_ct_vit import CTViTModel
 from .pooling import LayerWeightedSum, build_frame_pooler, masked_mean, stride_frames
 from .validation import require_finite, require_ndim, require_same_batch
@@ -91,7 +91,9 @@ class SpeechCTClipOutput(ModelOutput):
         loss: total loss (`return_loss=True`): `contrastive_loss + distill_weight · distill_loss` with speech,
             `contrastive_loss` = InfoNCE(text, CT) without.
         contrastive_loss: the InfoNCE part.
-        distill_loss: mean `1 − cos(speech, text)` (present when speech and text are).
+        distill_loss: mean `1 − cos(speech, text)` (present when speech and text are), or with
+            `distill_loss="similarity"` the KL of the student's speech → CT ranking to the teacher's text → CT one
+            (present when speech, text and CT are).
         logits_speech_ct / logits_ct_speech / logits_text_ct / logits_ct_text / logits_speech_text /
         logits_text_speech: scaled cosine similarities of every pair of modalities given (rows: first modality).
         ct_embeds / speech_embeds / text_embeds: L2-normalised embeddings, `(batch, projection_dim)`.
@@ -723,7 +725,10 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
 
         loss = contrastive = distill = None
         if speech is not None and text is not None:
-            distill = cosine_distillation_loss(speech, text)
+            if self.config.distill_loss == "similarity" and ct is not None:
+                distill = similarity_distillation_loss(speech, text, ct, speech_scale, text_scale.detach())
+            elif self.config.distill_loss == "cosine":
+                distill = cosine_distillation_loss(speech, text)
         if return_loss:
             if speech is not None and ct is not None:
                 if self.config.distill_weight > 0 and text is None:

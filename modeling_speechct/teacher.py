@@ -130,6 +130,7 @@ def build_student(
     speech_pooling: str,
     distill_weight: float,
     speech_pooling_stride: int = 1,
+    distill_loss: str = "cosine",
 ) -> tuple[SpeechCTClipModel, SpeechCTClipProcessor]:
     """Student = the teacher's frozen CT and text towers + a pretrained speech tower whose top layers train."""
     speech = speech_tower_path(speech_tower)
@@ -140,6 +141,7 @@ def build_student(
             speech_pooling=speech_pooling,
             speech_pooling_stride=speech_pooling_stride,
             distill_weight=distill_weight,
+            distill_loss=distill_loss,
             speech_trainable_layers=speech_trainable_layers if speech_trainable_layers >= 0 else None,
             freeze_ct=True,
             freeze_text=True,

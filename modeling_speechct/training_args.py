@@ -146,6 +146,13 @@ class DistillArguments(CommonArguments):
         default=1, metadata={"help": "Average this many frames before pooling (cheaper transformer pooling)."}
     )
     distill_weight: float = field(default=1.0, metadata={"help": "λ; 0 = the naive (no distillation) baseline."})
+    distill_loss: str = field(
+        default="cosine",
+        metadata={
+            "help": "'cosine' (the paper: 1 − cos(speech, text)) or 'similarity' (KL to the teacher's text → CT "
+            "ranking of the batch, both directions)."
+        },
+    )
     all_voices: bool = field(
         default=True,
         metadata={
@@ -162,6 +169,8 @@ class DistillArguments(CommonArguments):
         found = super().problems()
         if self.distill_weight < 0:
             found.append(f"distill_weight={self.distill_weight} must be ≥ 0 (λ; 0 is the naive baseline)")
+        if self.distill_loss not in ("cosine", "similarity"):
+            found.append(f"distill_loss={self.distill_loss!r} is not one of ('cosine', 'similarity')")
         if self.lora_r < 0:
             found.append(f"lora_r={self.lora_r} must be ≥ 0")
         if not Path(self.teacher).is_dir():

@@ -18,3 +18,22 @@ def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean 1 − cos over rows."""
     cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     return float(np.mean(1 - cos))
+
+
+def similarity_kl(
+    student: np.ndarray, teacher: np.ndarray, anchor: np.ndarray, s_scale: float, t_scale: float
+) -> float:
+    """Mean over rows of KL(softmax(t_scale · teacher anchorᵀ) ‖ softmax(s_scale · student anchorᵀ)), averaged with
+    the same over the anchors' rows (anchor teacherᵀ vs anchor studentᵀ)."""
+
+    def log_softmax(x: np.ndarray) -> np.ndarray:
+        x = x - x.max(axis=1, keepdims=True)
+        return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+
+    def kl(target: np.ndarray, model: np.ndarray) -> float:
+        p, log_p, log_q = np.exp(log_softmax(target)), log_softmax(target), log_softmax(model)
+        return float(np.mean(np.sum(p * (log_p - log_q), axis=1)))
+
+    rows = kl(t_scale * teacher @ anchor.T, s_scale * student @ anchor.T)
+    columns = kl(t_scale * anchor @ teacher.T, s_scale * anchor @ student.T)
+    return (rows + columns) / 2

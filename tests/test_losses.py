@@ -7,9 +7,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
-from numpy_reference import cosine_distance, info_nce
+from numpy_reference import cosine_distance, info_nce, similarity_kl
 
-from modeling_speechct.losses import contrastive_loss, cosine_distillation_loss
+from modeling_speechct.losses import contrastive_loss, cosine_distillation_loss, similarity_distillation_loss
 
 
 def _features(n=8, d=5, seed=3):
@@ -24,6 +24,21 @@ def test_single_process_loss_matches_formula():
     np.testing.assert_allclose(cosine_distillation_loss(a, b).item(), cosine_distance(a.numpy(), b.numpy()), rtol=1e-12)
 
 
+def test_similarity_distillation_matches_formula_and_leaves_the_teacher_alone():
+    g = torch.Generator().manual_seed(5)
+    student, teacher, ct = (F.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=-1) for _ in range(3))
+    student.requires_grad_(True)
+    teacher.requires_grad_(True)
+    got = similarity_distillation_loss(student, teacher, ct, torch.tensor(3.0, dtype=torch.float64), 7.0)
+    want = similarity_kl(student.detach().numpy(), teacher.detach().numpy(), ct.numpy(), 3.0, 7.0)
+    np.testing.assert_allclose(got.item(), want, rtol=1e-12)
+    got.backward()
+    assert teacher.grad is None and student.grad.abs().sum() > 0
+    # a student that ranks the volumes exactly as the teacher does (same vectors, same temperature) costs nothing
+    same = similarity_distillation_loss(teacher.detach(), teacher.detach(), ct, torch.tensor(7.0), 7.0)
+    assert abs(same.item()) < 1e-12
+
+
 def _worker(rank, world, port, out_dir):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     a, b = _features()
@@ -32,7 +47,17 @@ def _worker(rank, world, port, out_dir):
     b_local = b[rows].clone().requires_grad_(True)
     loss = contrastive_loss(a_local, b_local, torch.tensor(2.5, dtype=torch.float64))
     loss.backward()
-    np.savez(f"{out_dir}/rank{rank}.npz", loss=loss.item(), ga=a_local.grad.numpy(), gb=b_local.grad.numpy())
+    student = a[rows].clone().requires_grad_(True)
+    kd = similarity_distillation_loss(student, b[rows], next(_features(seed=4))[rows], torch.tensor(2.0), 5.0)
+    kd.backward()
+    np.savez(
+        f"{out_dir}/rank{rank}.npz",
+        loss=loss.item(),
+        ga=a_local.grad.numpy(),
+        gb=b_local.grad.numpy(),
+        kd=kd.item(),
+        gkd=student.grad.numpy(),
+    )
     dist.destroy_process_group()
 
 
@@ -51,3 +76,10 @@ def test_two_processes_see_the_global_batch_with_gradients(tmp_path):
     for rank, r in enumerate(ranks):
         np.testing.assert_allclose(r["ga"], 2 * a.grad[rank * 4 : rank * 4 + 4].numpy(), rtol=1e-8, atol=1e-12)
         np.testing.assert_allclose(r["gb"], 2 * b.grad[rank * 4 : rank * 4 + 4].numpy(), rtol=1e-8, atol=1e-12)
+    # the similarity distillation gathers anchors, students and teachers the same way
+    student = a.detach().clone().requires_grad_(True)
+    kd = similarity_distillation_loss(student, b.detach(), next(_features(seed=4)), torch.tensor(2.0), 5.0)
+    kd.backward()
+    np.testing.assert_allclose(np.mean([r["kd"] for r in ranks]), kd.item(), rtol=1e-10)
+    for rank, r in enumerate(ranks):
+        np.testing.assert_allclose(r["gkd"], 2 * student.grad[rank * 4 : rank * 4 + 4].numpy(), rtol=1e-8, atol=1e-12)

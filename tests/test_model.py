@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from numpy_reference import cosine_distance, info_nce
+from numpy_reference import cosine_distance, info_nce, similarity_kl
 from transformers import GPT2Config
 
 from modeling_speechct import SpeechCTClipConfig, SpeechCTClipModel
@@ -40,6 +40,20 @@ def test_loss_equals_float64_recomputation(speech, distill_weight):
     np.testing.assert_allclose(out.loss.item(), contrastive + distill_weight * distill, rtol=1e-5)
     np.testing.assert_allclose(out.logits_speech_ct.detach().numpy(), np.exp(2.0) * s @ c.T, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out.logits_ct_speech, out.logits_speech_ct.T)
+
+
+def test_similarity_distillation_loss_equals_float64_recomputation():
+    config = tiny_speechct_config(
+        distill_weight=0.7, distill_loss="similarity", speech_logit_scale_init_value=2.0, logit_scale_init_value=3.0
+    )
+    model = SpeechCTClipModel(config).eval()
+    out = model(**_inputs(), return_loss=True)
+    s, c, t = (x.detach().double().numpy() for x in (out.speech_embeds, out.ct_embeds, out.text_embeds))
+    distill = similarity_kl(s, t, c, np.exp(2.0), np.exp(3.0))
+    np.testing.assert_allclose(out.distill_loss.item(), distill, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out.loss.item(), info_nce(s, c, np.exp(2.0)) + 0.7 * distill, rtol=1e-5)
+    with pytest.raises(ValueError, match="distill_loss='kl' is not one of"):
+        tiny_speechct_config(distill_loss="kl")
 
 
 def test_teacher_loss_without_speech():

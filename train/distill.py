@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
         args.speech_pooling,
         args.distill_weight,
         speech_pooling_stride=args.speech_pooling_stride,
+        distill_loss=args.distill_loss,
     )
     rows = {
         split: list(load_ct_rate(args.data_dir, split, speech_root=args.speech_root))

@@ -167,6 +167,13 @@ def main() -> None:
         # barely steers the student. The paper does not publish its λ.
         help="λ of the distilled student",
     )
+    parser.add_argument(
+        "--distill_loss",
+        default="cosine",
+        choices=("cosine", "similarity"),
+        help="the distilled student's term: the paper's 1 − cos(speech, text), or KL to the teacher's text → CT "
+        "ranking of the batch",
+    )
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument(
         "--teacher_steps",
@@ -198,7 +205,7 @@ def main() -> None:
     parser.add_argument(
         "--speech_pooling",
         default="attention",
-        choices=("mean", "attention", "cls"),
+        choices=("mean", "attention", "cls_transformer"),
         help="how the students pool frames into one vector (masked mean, learnt-query attention, CLS transformer)",
     )
     parser.add_argument(
@@ -237,8 +244,8 @@ def main() -> None:
     for name, (folder, weight) in students.items():
         timings[folder.name] = stage(name, folder / "final", distill, [
             "--output_dir", str(folder), "--teacher", str(teacher / "final"), "--distill_weight", str(weight),
-            "--max_steps", str(args.student_steps), "--per_device_batch_size", str(args.batch_size),
-            "--learning_rate", "1e-3", "--warmup_steps", "20",
+            "--distill_loss", args.distill_loss, "--max_steps", str(args.student_steps),
+            "--per_device_batch_size", str(args.batch_size), "--learning_rate", "1e-3", "--warmup_steps", "20",
             "--speech_trainable_layers", str(args.speech_trainable_layers), "--speech_tower", args.speech_tower,
             "--speech_pooling", args.speech_pooling, "--speech_pooling_stride", str(args.speech_pooling_stride),
             *common])  # fmt: skip
