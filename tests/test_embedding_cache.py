@@ -67,7 +67,8 @@ class _ListCache(TensorCache):
         return [{"x": torch.tensor([float(i) * 2])} for i in items]
 
 
-def test_only_the_outermost_fill_shows_a_progress_bar(tmp_path, monkeypatch):
+def _record_bars(monkeypatch) -> list[tuple[str, bool]]:
+    """Every cache bar opened from now on, as (description, visible)."""
     shown = []
     real = embedding_cache.tqdm
 
@@ -76,6 +77,11 @@ def test_only_the_outermost_fill_shows_a_progress_bar(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(embedding_cache, "tqdm", recording_tqdm)
+    return shown
+
+
+def test_only_the_outermost_fill_shows_a_progress_bar(tmp_path, monkeypatch):
+    shown = _record_bars(monkeypatch)
     outer = _ListCache(tmp_path, "outer", inner=_ListCache(tmp_path, "inner"))
     assert [t["x"].item() for t in outer.get(["1", "2", "3"])] == [2.0, 4.0, 6.0]
     assert ("cache outer", True) in shown
@@ -88,14 +94,7 @@ def test_only_the_outermost_fill_shows_a_progress_bar(tmp_path, monkeypatch):
 
 def test_a_caller_with_its_own_bar_hides_the_fill_bars(tmp_path, monkeypatch):
     """eval/voice_robustness.py fills the cache 8 recordings at a time under its own bar: no bar per call."""
-    shown = []
-    real = embedding_cache.tqdm
-
-    def recording_tqdm(*args, **kwargs):
-        shown.append((kwargs["desc"], not kwargs["disable"]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(embedding_cache, "tqdm", recording_tqdm)
+    shown = _record_bars(monkeypatch)
     cache = _ListCache(tmp_path, "chunked")
     with embedding_cache.caller_shows_progress():
         cache.get(["1", "2"])
