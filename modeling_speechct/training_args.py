@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .configuration_speechct_clip import DISTILL_LOSSES
 from .convert_whisper_ctranslate2 import WHEEL_SOURCES, WHEEL_TOWER_PREFIX, wheel_tower_name
 
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
@@ -169,8 +170,8 @@ class DistillArguments(CommonArguments):
         found = super().problems()
         if self.distill_weight < 0:
             found.append(f"distill_weight={self.distill_weight} must be ≥ 0 (λ; 0 is the naive baseline)")
-        if self.distill_loss not in ("cosine", "similarity"):
-            found.append(f"distill_loss={self.distill_loss!r} is not one of ('cosine', 'similarity')")
+        if self.distill_loss not in DISTILL_LOSSES:
+            found.append(f"distill_loss={self.distill_loss!r} is not one of {DISTILL_LOSSES}")
         if self.lora_r < 0:
             found.append(f"lora_r={self.lora_r} must be ≥ 0")
         if not Path(self.teacher).is_dir():

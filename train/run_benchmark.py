@@ -33,6 +33,7 @@ from transformers.utils import logging as hf_logging
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
 from modeling_speechct.benchmark_teacher import assemble_teacher, read_recipe
+from modeling_speechct.configuration_speechct_clip import DISTILL_LOSSES
 from modeling_speechct.ctrate import load_ct_rate
 from modeling_speechct.eval_outputs import data_revision, write_json_atomic, write_text_atomic
 from modeling_speechct.evaluation import (
@@ -170,7 +171,7 @@ def main() -> None:
     parser.add_argument(
         "--distill_loss",
         default="cosine",
-        choices=("cosine", "similarity"),
+        choices=DISTILL_LOSSES,
         help="the distilled student's term: the paper's 1 − cos(speech, text), or KL to the teacher's text → CT "
         "ranking of the batch",
     )
