@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertTokenizerFast, WhisperFeatureExtractor
 
-from modeling_speechct import CTFeatureExtractor, SpeechCTClipModel, SpeechCTClipProcessor, ctrate
-from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
-from modeling_speechct.embedding_cache import EmbeddingCache
-from modeling_speechct.tiny import tiny_ct_config, tiny_speech_config, tiny_speechct_config
+from modeling_speechct import CTFeatureExtractor, SpeechCTClipModel, SpeechCTClipProcessor
+from modeling_speechct.data import ctrate
+from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.training.embedding_cache import EmbeddingCache
+from modeling_speechct.training.tiny import tiny_ct_config, tiny_speech_config, tiny_speechct_config
 
 TEACHERS = {
     # CT tower at the benchmark's 48 × 96 × 96 grid: a small one, and one with CT-CLIP's width and depth.

@@ -1,5 +1,5 @@
 """CT preprocessing speed and memory: our CTFeatureExtractor against CT-CLIP's recipe as CT-CLIP runs it
-(`modeling_speechct.ctclip_recipe`: nibabel `get_fdata` in float64, clip, `F.interpolate`, crop), on a
+(`modeling_speechct.training.ctclip_recipe`: nibabel `get_fdata` in float64, clip, `F.interpolate`, crop), on a
 512 × 512 × 300 int16 volume at 0.7 × 0.7 × 1.0 mm stored as `.nii.gz`, to the default 240 × 480 × 480 tensor.
 
 One process; runs alternate between the two; peak memory is the resident-set high point above the level before
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from modeling_speechct import CTFeatureExtractor
-from modeling_speechct.ctclip_recipe import ctclip_preprocess
+from modeling_speechct.training.ctclip_recipe import ctclip_preprocess
 
 SHAPE, SPACING = (512, 512, 300), (0.7, 0.7, 1.0)  # stored (i → L, j → P, k → S), as CT-RATE files are
 

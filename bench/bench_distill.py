@@ -17,7 +17,7 @@ from contextlib import nullcontext
 
 import torch
 
-from modeling_speechct.teacher import build_student, build_teacher
+from modeling_speechct.training.teacher import build_student, build_teacher
 
 
 def make_inputs(model, processor, batch: int, seconds: float, tokens: int) -> tuple[dict, dict]:

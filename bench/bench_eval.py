@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_speechct.metrics import retrieval_ranks
+from modeling_speechct.evaluation.metrics import retrieval_ranks
 
 WIDTH = 512
 CHUNK = 4096
@@ -145,7 +145,7 @@ def bench_zero_shot(grid: str, volumes: int, repeats: int) -> dict:
     from modeling_speechct import SpeechCTClipModel
     from modeling_speechct.configuration_ct_vit import CTViTConfig
     from modeling_speechct.labels import CT_RATE_LABELS
-    from modeling_speechct.tiny import tiny_speechct_config
+    from modeling_speechct.training.tiny import tiny_speechct_config
     from modeling_speechct.zero_shot import pair_probabilities, prompt_pairs
 
     overrides, shape = CT_GRIDS[grid]

@@ -20,9 +20,9 @@ import soundfile as sf
 import torch
 
 from modeling_speechct import SpeechCTClipModel
-from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
-from modeling_speechct.ctrate import load_ct_rate
-from modeling_speechct.teacher import build_teacher
+from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.training.teacher import build_teacher
 
 
 def main() -> None:

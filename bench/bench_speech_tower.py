@@ -17,7 +17,7 @@ import torch
 from transformers import Wav2Vec2ForCTC, WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from modeling_speechct.speech_tower import SHIPPED_SPEECH_TOWER, ctc_loss_batch, small_ctc_config
+from modeling_speechct.training.speech_tower import SHIPPED_SPEECH_TOWER, ctc_loss_batch, small_ctc_config
 
 
 def timed(fn, repeats: int) -> float:

@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 
-from modeling_speechct.eval_outputs import jsonable, write_text_atomic
-from modeling_speechct.linear_probe import (
+from modeling_speechct.evaluation.linear_probe import (
     DEFAULT_C,
     DEFAULT_C_GRID,
     DEFAULT_MAX_ITER,
@@ -39,6 +38,7 @@ from modeling_speechct.linear_probe import (
     load_embedding_file,
     probe_markdown,
 )
+from modeling_speechct.files.provenance import jsonable, write_text_atomic
 
 SPLIT_KEYS = ("train", "valid", "test")
 
@@ -48,8 +48,8 @@ def model_embeddings(args: argparse.Namespace) -> tuple[dict[str, tuple[np.ndarr
     import torch
 
     from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
-    from modeling_speechct.ctrate import load_ct_rate
-    from modeling_speechct.evaluation import ct_embeddings, speech_embeddings, text_embeddings
+    from modeling_speechct.data.ctrate import load_ct_rate
+    from modeling_speechct.evaluation.split import ct_embeddings, speech_embeddings, text_embeddings
     from modeling_speechct.labels import CT_RATE_LABELS
 
     labels = args.labels.split(",") if args.labels else list(CT_RATE_LABELS)

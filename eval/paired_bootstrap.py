@@ -8,7 +8,7 @@ Reads each folder's `zero_shot_scores.csv` (and `retrieval_ranks.csv` when both 
 volume name and label — row order may differ, but the volume sets, labels and truths must be identical, or it
 stops and says what differs — and writes `paired.json` and `paired.md`: mean AUROC, CT-CLIP weighted F1 and
 Recall@k of A, of B, and A − B with a 95 % interval from resamples that draw the same volumes for both
-(`modeling_speechct.paired_comparison`). Files are written atomically.
+(`modeling_speechct.evaluation.paired_comparison`). Files are written atomically.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_speechct.eval_outputs import write_json_atomic, write_text_atomic
-from modeling_speechct.paired_comparison import DEFAULT_KS, compare_models, difference_table
+from modeling_speechct.evaluation.paired_comparison import DEFAULT_KS, compare_models, difference_table
+from modeling_speechct.files.provenance import write_json_atomic, write_text_atomic
 
 
 def read_scores(folder: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:

@@ -13,7 +13,8 @@ every k, each direction). Metrics are computed by the package's `retrieval_recal
 files are written atomically.
 
 `--faiss` (needs `pip install faiss-cpu`) takes the Recall@k figures from an exact FAISS inner-product index
-(`modeling_speechct.faiss_search.faiss_recall_at_k`) and still the median/mean rank (and the plot) from the exact
+(`modeling_speechct.evaluation.faiss_search.faiss_recall_at_k`) and still the median/mean rank (and the plot) from
+the exact
 chunked path; `--faiss_only` skips the exact path, so only Recall@k is reported and no plot is drawn (the index
 returns each query's top k only). Either way `retrieval.json` says which method gave what under "method".
 """
@@ -30,16 +31,16 @@ from typing import Any
 import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
-from modeling_speechct.ctrate import load_ct_rate
-from modeling_speechct.eval_outputs import evaluation_provenance, write_json_atomic, write_text_atomic
-from modeling_speechct.evaluation import RETRIEVAL_KS, ct_embeddings, speech_embeddings, text_embeddings
-from modeling_speechct.metric_modules import load_metric
-from modeling_speechct.plots import plot_recall_curve
+from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.evaluation.metric_modules import load_metric
+from modeling_speechct.evaluation.plots import plot_recall_curve
+from modeling_speechct.evaluation.split import RETRIEVAL_KS, ct_embeddings, speech_embeddings, text_embeddings
+from modeling_speechct.files.provenance import evaluation_provenance, write_json_atomic, write_text_atomic
 
 
 def _method(faiss_only: bool) -> dict[str, str]:
     """Which computation gave which figures (written only with --faiss / --faiss_only)."""
-    method = {"R@k": "faiss.IndexFlatIP top-k search (modeling_speechct.faiss_search.faiss_recall_at_k)"}
+    method = {"R@k": "faiss.IndexFlatIP top-k search (modeling_speechct.evaluation.faiss_search.faiss_recall_at_k)"}
     if faiss_only:
         method["median_rank/mean_rank"] = "not computed (--faiss_only: the index returns the top k only)"
     else:
@@ -84,7 +85,7 @@ def main() -> None:
             results[name] = recall.compute(query_embeddings=q, gallery_embeddings=g, ids=ids, **kwargs)
             ranks[name] = results[name].pop("ranks")
         if use_faiss:
-            from modeling_speechct.faiss_search import faiss_recall_at_k
+            from modeling_speechct.evaluation.faiss_search import faiss_recall_at_k
 
             fast = faiss_recall_at_k(q, g, ids, ids, ks=RETRIEVAL_KS, chunk_size=args.chunk_size)
             fast.pop("ranks")

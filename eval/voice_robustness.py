@@ -6,8 +6,8 @@
 Speaks the first --num_reports reports of --split by Piper (and uses the benchmark's own training-voice wavs, plus
 a second training voice), then measures speech → text and speech → CT retrieval, spoken-prompt zero-shot AUROC,
 cross-voice cosines and the demo's top-5 figure for both, with their ratios held-out / training and bootstrap
-intervals (see `modeling_speechct.voice_robustness`). Writes voice_robustness.json, .md and _embeddings.npz to
---output_dir (atomically) and caches the speech there: a rerun reuses it.
+intervals (see `modeling_speechct.evaluation.voice_robustness`). Writes voice_robustness.json, .md and
+_embeddings.npz to --output_dir (atomically) and caches the speech there: a rerun reuses it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from modeling_speechct.voice_robustness import RobustnessConfig, run_voice_robustness
-from modeling_speechct.voice_robustness_report import markdown
+from modeling_speechct.evaluation.voice_robustness import RobustnessConfig, run_voice_robustness
+from modeling_speechct.evaluation.voice_robustness_report import markdown
 
 
 def main(argv: list[str] | None = None) -> dict:

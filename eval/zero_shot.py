@@ -8,8 +8,8 @@ Writes to --output_dir: `zero_shot.json` (every number: per label and means, CT-
 one, the AUROC's bootstrap interval, the model, data, command, and `provenance`: the model's revision, a hash of
 the split tables, the package version), `zero_shot.md` (the table), `zero_shot_scores.csv` (one row per volume:
 label, P(present), truth — enough to recompute every metric) and `roc_curves.png` (one ROC panel per label).
-Metrics are computed by the package's `evaluate` modules (`modeling_speechct.metric_modules`, loaded offline);
-files are written atomically.
+Metrics are computed by the package's `evaluate` modules (`modeling_speechct.evaluation.metric_modules`, loaded
+offline); files are written atomically.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
-from modeling_speechct.ctrate import load_ct_rate
-from modeling_speechct.eval_outputs import evaluation_provenance, jsonable, write_json_atomic, write_text_atomic
-from modeling_speechct.evaluation import ct_embeddings, prompt_embeddings
+from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.evaluation.metric_modules import load_metric
+from modeling_speechct.evaluation.plots import plot_roc_curves
+from modeling_speechct.evaluation.split import ct_embeddings, prompt_embeddings
+from modeling_speechct.files.provenance import evaluation_provenance, jsonable, write_json_atomic, write_text_atomic
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.metric_modules import load_metric
-from modeling_speechct.plots import plot_roc_curves
 from modeling_speechct.zero_shot import DEFAULT_TEMPLATES, pair_probabilities
 
 

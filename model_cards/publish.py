@@ -8,7 +8,7 @@ Evaluation JSON next to the model is picked up (`<model>/eval/zero_shot.json`, `
 benchmark run's `results.json` for `<run>/<teacher|naive|distilled>/final`); give more with --results. Without
 --dry-run the Hub access is checked first (offline mode, token, network: a clear message and exit status 1, nothing
 written), then the folder is uploaded in one commit. The folder is assembled in a temporary sibling and renamed into
-place, so an interrupted run leaves no partial folder. The logic is `modeling_speechct.publish`.
+place, so an interrupted run leaves no partial folder. The logic is `modeling_speechct.hub.publish`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from modeling_speechct.publish import PublishError, publish
+from modeling_speechct.hub.publish import PublishError, publish
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""Losses shared by the family: symmetric InfoNCE over the global batch, cosine and similarity distillation.
+"""Losses shared by the family: symmetric InfoNCE over the global batch (optionally with same-item negatives
+masked), cosine and similarity distillation.
 
 Across processes the contrast gathers embeddings *with gradients* (`torch.distributed.nn.functional.all_gather`;
 `accelerator.gather` is not differentiable) and scores the local rows against all rows with offset labels
@@ -28,11 +29,33 @@ def gather_with_grad(features: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(features), dim=0)
 
 
-def contrastive_loss(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def gather_ids(ids: torch.Tensor) -> torch.Tensor:
+    """Concatenate integer ids from every process along dim 0 (no gradient: they only build masks)."""
+    world, _ = _world()
+    if world == 1:
+        return ids
+    parts = [torch.empty_like(ids) for _ in range(world)]
+    dist.all_gather(parts, ids.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def same_item_mask(item_ids: torch.Tensor, all_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """`(local, global)` True where a column is another row of the same item (five captions of one image): such
+    columns are not negatives. The positive itself (`labels`) stays unmasked."""
+    mask = item_ids[:, None] == all_ids[None, :]
+    mask[torch.arange(len(labels), device=labels.device), labels] = False
+    return mask
+
+
+def contrastive_loss(
+    a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor, item_ids: torch.Tensor | None = None
+) -> torch.Tensor:
     """Symmetric InfoNCE between L2-normalised row-paired embeddings `a` and `b` (`logit_scale` already exp'd).
 
-    Across processes every rank must hold the same number of rows (as DDP's samplers give); the loss is the mean
-    over the local rows, so averaging it over ranks (DDP's gradient mean) gives the global-batch loss."""
+    `item_ids` `(rows,)`: rows with the same id describe the same item (SpeechCLIP's captions of one image), so
+    they are left out of each other's negatives rather than pushed apart. Across processes every rank must hold the
+    same number of rows (as DDP's samplers give); the loss is the mean over the local rows, so averaging it over
+    ranks (DDP's gradient mean) gives the global-batch loss."""
     world, rank = _world()
     labels = torch.arange(a.shape[0], device=a.device) + rank * a.shape[0]
     if world == 1:
@@ -41,6 +64,12 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor
     else:
         logits_a = logit_scale * a @ gather_with_grad(b).T
         logits_b = logit_scale * b @ gather_with_grad(a).T
+    if item_ids is not None:
+        if item_ids.shape != (a.shape[0],):
+            raise ValueError(f"item_ids: expected shape ({a.shape[0]},), one id per row, got {tuple(item_ids.shape)}")
+        mask = same_item_mask(item_ids, gather_ids(item_ids), labels)
+        logits_a = logits_a.masked_fill(mask, float("-inf"))
+        logits_b = logits_b.masked_fill(mask, float("-inf"))
     return (F.cross_entropy(logits_a, labels) + F.cross_entropy(logits_b, labels)) / 2
 
 

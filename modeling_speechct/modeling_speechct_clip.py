@@ -7,19 +7,16 @@ The CT and text towers are CT-CLIP's teacher; the speech tower is the student, t
 
 from __future__ import annotations
 
-import inspect
 import math
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+from transformers import AutoConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
-from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 from transformers.utils import ModelOutput
 from transformers.utils import logging as hf_logging
 
@@ -27,47 +24,22 @@ from .configuration_speechct_clip import SpeechCTClipConfig
 from .losses import contrastive_loss, cosine_distillation_loss, similarity_distillation_loss
 from .modeling_ct_vit import CTViTModel
 from .pooling import LayerWeightedSum, build_frame_pooler, masked_mean, stride_frames
+from .towers import (
+    SpeechPrefix,
+    accepts,
+    build_audio_encoder,
+    build_text_encoder,
+    final_norm,
+    keep_frozen_in_eval,
+    layer_stack,
+    load_matching,
+    load_tower,
+    run_until,
+    train_top_layers,
+)
 from .validation import require_finite, require_ndim, require_same_batch
 
-AUDIO_INPUT_NAMES = ("input_values", "input_features")
-
-
 logger = hf_logging.get_logger(__name__)
-
-
-def load_tower(name_or_path: Any, **from_pretrained_kwargs: Any) -> PreTrainedModel:
-    """`AutoModel.from_pretrained` for a tower, with one line instead of transformers' load-report table.
-
-    A tower is the *base* model of a checkpoint that was often saved with a task head (a CTC `lm_head`, BERT's
-    `cls.predictions`); the head's weights are then "unexpected" by design and transformers prints a table for them
-    on every load. Here they are reported at INFO when the checkpoint's architecture has a head, at WARNING
-    otherwise; missing weights (randomly initialised — the tower would be untrained) are always a WARNING.
-    """
-    # transformers 5 runs its tensor-parallel plan check only when modeling_utils' logger level is ≥ WARNING (an
-    # inverted test), so quietening the load table alone would print a "layers were not sharded" list for every
-    # Whisper/BERT tower: quieten both loggers for the load.
-    loggers = [
-        hf_logging.get_logger(f"transformers.{name}") for name in ("modeling_utils", "distributed.tensor_parallel")
-    ]
-    levels = [one.level for one in loggers]
-    for one in loggers:
-        one.setLevel(hf_logging.ERROR)
-    try:
-        tower, info = AutoModel.from_pretrained(name_or_path, output_loading_info=True, **from_pretrained_kwargs)
-    finally:
-        for one, level in zip(loggers, levels, strict=True):
-            one.setLevel(level)
-    unexpected, missing = sorted(info["unexpected_keys"]), sorted(info["missing_keys"])
-    if unexpected:
-        saved_as = getattr(tower.config, "architectures", None) or []
-        with_head = any(arch != type(tower).__name__ for arch in saved_as)
-        detail = f"the task head of {', '.join(saved_as)}" if with_head else ", ".join(unexpected[:5])
-        report = logger.info if with_head else logger.warning
-        report(f"{name_or_path}: {len(unexpected)} weights not used by {type(tower).__name__} ({detail})")
-    if missing:
-        logger.warning(f"{name_or_path}: {len(missing)} weights missing from the checkpoint and randomly "
-                       f"initialised: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")  # fmt: skip
-    return tower
 
 
 @dataclass
@@ -120,95 +92,6 @@ class SpeechCTClipOutput(ModelOutput):
         return tuple(v.to_tuple() if isinstance(v, ModelOutput) else v for v in self.values())
 
 
-@dataclass
-class SpeechPrefix:
-    """What the frozen lower speech layers produce, one row per window a recording owns: `hidden_states`
-    `(windows, frames, hidden)`, `frame_mask` `(windows, frames)`, `owner` `(windows,)` = the recording's index."""
-
-    hidden_states: torch.Tensor
-    frame_mask: torch.Tensor
-    owner: torch.Tensor
-
-    def to(self, *args: Any, **kwargs: Any) -> SpeechPrefix:
-        """Moved like a tensor (so Accelerate's `send_to_device` and DDP move it); only the states change dtype."""
-        kwargs.pop("non_blocking", None)
-        device = next((a for a in args if isinstance(a, (str, torch.device))), kwargs.get("device"))
-        return SpeechPrefix(
-            hidden_states=self.hidden_states.to(*args, **kwargs),
-            frame_mask=self.frame_mask.to(device) if device is not None else self.frame_mask,
-            owner=self.owner.to(device) if device is not None else self.owner,
-        )
-
-
-class _StopForward(Exception):
-    """Raised by a forward pre-hook once the layer input it waits for has been captured."""
-
-
-def _run_until(
-    tower: nn.Module, layer: nn.Module, input_name: str, values: torch.Tensor, mask: torch.Tensor
-) -> torch.Tensor:
-    """Run `tower` only up to `layer` and return that layer's input hidden states (architecture-agnostic: a
-    pre-hook captures the input and stops the forward pass, so the layers above are never computed)."""
-    captured: list[torch.Tensor] = []
-
-    def hook(_module: nn.Module, args: tuple, kwargs: dict) -> None:
-        captured.append(args[0] if args else kwargs["hidden_states"])
-        raise _StopForward
-
-    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
-    kwargs: dict[str, Any] = {input_name: values}
-    if _accepts(tower, "attention_mask"):
-        kwargs["attention_mask"] = mask.long()
-    try:
-        tower(**kwargs, return_dict=True)
-    except _StopForward:
-        pass
-    finally:
-        handle.remove()
-    if not captured:
-        raise RuntimeError(f"{type(tower).__name__}: the layer at the prefix boundary never ran.")
-    return captured[0]
-
-
-def build_speech_encoder(config: PreTrainedConfig) -> PreTrainedModel:
-    """An audio encoder from any transformers config; encoder–decoder models (Whisper) give their encoder only."""
-    try:
-        model_class = AutoModel._model_mapping[type(config)]
-    except KeyError as err:
-        raise ValueError(f"speech_config: model_type {config.model_type!r} has no transformers AutoModel.") from err
-    if config.is_encoder_decoder:
-        # Build the encoder class directly (WhisperModel → WhisperEncoder) so no decoder is ever allocated.
-        module = sys.modules[model_class.__module__]
-        encoder_class = getattr(module, model_class.__name__.replace("Model", "Encoder"), None)
-        model = encoder_class(config) if encoder_class is not None else AutoModel.from_config(config).get_encoder()
-    else:
-        model = AutoModel.from_config(config)
-    if model.main_input_name not in AUDIO_INPUT_NAMES:
-        raise ValueError(
-            f"speech_config: model_type {config.model_type!r} is not an audio encoder (its input is "
-            f"{model.main_input_name!r}, expected one of {AUDIO_INPUT_NAMES}); use Whisper, HuBERT, wav2vec 2.0, …"
-        )
-    return model
-
-
-def build_text_encoder(config: PreTrainedConfig) -> PreTrainedModel:
-    """A bidirectional text encoder (BERT family); causal LMs and seq2seq models are refused."""
-    if config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES or config.is_encoder_decoder:
-        raise ValueError(
-            f"text_config: model_type {config.model_type!r} is not a bidirectional text encoder the model can use "
-            "(expected a masked-LM family such as 'bert', 'roberta', 'deberta-v2')."
-        )
-    try:  # CT-CLIP reads the [CLS] hidden state, not BERT's pooler: leave the pooler out when the class allows.
-        return AutoModel.from_config(config, add_pooling_layer=False)
-    except TypeError:
-        return AutoModel.from_config(config)
-
-
-def _accepts(module: nn.Module, argument: str) -> bool:
-    parameters = inspect.signature(module.forward).parameters
-    return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-
-
 class SpeechCTClipPreTrainedModel(PreTrainedModel):
     config: SpeechCTClipConfig
     config_class = SpeechCTClipConfig
@@ -252,7 +135,7 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
     def __init__(self, config: SpeechCTClipConfig):
         super().__init__(config)
         self.ct_model = CTViTModel(config.ct_config)
-        self.speech_model = build_speech_encoder(config.speech_config)
+        self.speech_model = build_audio_encoder(config.speech_config)
         self.text_model = build_text_encoder(config.text_config)
 
         speech_hidden = config.speech_config.hidden_size
@@ -294,13 +177,8 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         ]
 
     def _speech_layer_stack(self) -> nn.ModuleList | None:
-        """The speech tower's transformer layers (the longest ModuleList named `layers`/`layer`)."""
-        stacks = [
-            m
-            for n, m in self.speech_model.named_modules()
-            if isinstance(m, nn.ModuleList) and n.split(".")[-1] in ("layers", "layer")
-        ]
-        return max(stacks, key=len, default=None)
+        """The speech tower's transformer layers (`towers.layer_stack`)."""
+        return layer_stack(self.speech_model)
 
     def apply_freezing(self) -> None:
         """Set `requires_grad` from the config's freeze flags (call again after changing them)."""
@@ -319,23 +197,12 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
 
     def _train_top_speech_layers(self, k: int) -> None:
         """Freeze the speech tower but its top `k` layers and the norm that follows them (the paper's recipe)."""
-        stack = self._speech_layer_stack()
-        if stack is None or k > len(stack):
-            found = 0 if stack is None else len(stack)
-            raise ValueError(f"speech_trainable_layers={k}, but the speech tower has {found} layers.")
-        self.speech_model.requires_grad_(False)
-        for layer in list(stack)[len(stack) - k :]:
-            layer.requires_grad_(True)
-        final_norm = self._speech_final_norm()
-        if k and final_norm is not None:
-            final_norm.requires_grad_(True)
+        train_top_layers(self.speech_model, self.config.speech_config, k, "speech_trainable_layers", "the speech tower")
 
     def train(self, mode: bool = True) -> SpeechCTClipModel:
         """Frozen towers stay in eval mode (no dropout, no SpecAugment) while the rest trains."""
         super().train(mode)
-        for name in self._frozen_towers():
-            for module in self._tower_modules()[name]:
-                module.eval()
+        keep_frozen_in_eval(m for name in self._frozen_towers() for m in self._tower_modules()[name])
         return self
 
     @classmethod
@@ -413,7 +280,7 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
     def _encode_speech_frames(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ModelOutput]:
         """Run the speech tower on same-length inputs and pool each row into one vector."""
         kwargs: dict[str, Any] = {self.speech_input_name: values}
-        if _accepts(self.speech_model, "attention_mask"):
+        if accepts(self.speech_model, "attention_mask"):
             kwargs["attention_mask"] = mask.long()
         if self.speech_layer_weights is not None:
             kwargs["output_hidden_states"] = True
@@ -509,13 +376,7 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         return len(stack) - cfg.speech_trainable_layers
 
     def _speech_final_norm(self) -> nn.Module | None:
-        """The norm applied after the layer stack: Whisper's `layer_norm`; wav2vec 2.0 / HuBERT's only in their
-        stable-layer-norm variant (the post-norm variant normalises before the stack)."""
-        if getattr(self.config.speech_config, "do_stable_layer_norm", False):
-            return getattr(getattr(self.speech_model, "encoder", None), "layer_norm", None)
-        if hasattr(self.speech_model, "encoder"):
-            return None
-        return getattr(self.speech_model, "layer_norm", None)
+        return final_norm(self.speech_model, self.config.speech_config)
 
     @torch.no_grad()
     def get_speech_prefix(
@@ -545,7 +406,7 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         attention and normalises its convolutions per frame (`feat_extract_norm="layer"`, not GroupNorm over time)."""
         return (
             self.speech_input_name == "input_values"
-            and _accepts(self.speech_model, "attention_mask")
+            and accepts(self.speech_model, "attention_mask")
             and getattr(self.config.speech_config, "feat_extract_norm", None) == "layer"
         )
 
@@ -553,10 +414,10 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         boundary, stack = self.speech_prefix_layer, self._speech_layer_stack()
         if boundary == len(stack):
             kwargs: dict[str, Any] = {self.speech_input_name: windows}
-            if _accepts(self.speech_model, "attention_mask"):
+            if accepts(self.speech_model, "attention_mask"):
                 kwargs["attention_mask"] = window_masks.long()
             return self.speech_model(**kwargs, return_dict=True).last_hidden_state
-        return _run_until(self.speech_model, stack[boundary], self.speech_input_name, windows, window_masks)
+        return run_until(self.speech_model, stack[boundary], self.speech_input_name, windows, window_masks)
 
     def _prefix_without_padding(
         self, windows: torch.Tensor, window_masks: torch.Tensor, group: int = 4
@@ -591,7 +452,7 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             layer_mask = None
             # Waveform towers (wav2vec 2.0, HuBERT) mask padded frames in attention; Whisper's encoder attends to its
             # fixed 30 s window whole (it accepts `attention_mask` but ignores it), so its layers get no mask.
-            if self.speech_input_name == "input_values" and _accepts(self.speech_model, "attention_mask"):
+            if self.speech_input_name == "input_values" and accepts(self.speech_model, "attention_mask"):
                 from transformers.masking_utils import create_bidirectional_mask
 
                 layer_mask = create_bidirectional_mask(
@@ -813,19 +674,12 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             (ct_tower, model.ct_model),
         ):
             if tower is not None:
-                _load_matching(target, tower.state_dict(), type(tower).__name__)
+                load_matching(target, tower.state_dict(), type(tower).__name__)
         if teacher_model is not None:
             for name in ("ct_model", "text_model", "ct_projection", "text_projection"):
                 getattr(model, name).load_state_dict(getattr(teacher_model, name).state_dict())
             model.logit_scale.data.copy_(teacher_model.logit_scale.data)
         return model
-
-
-def _load_matching(target: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load a tower's weights, tolerating only heads/poolers the tower does not have."""
-    result = target.load_state_dict(state, strict=False)
-    if result.missing_keys:
-        raise ValueError(f"{source} checkpoint lacks weights the tower needs: {result.missing_keys[:8]} …")
 
 
 __all__ = ["SpeechCTClipModel", "SpeechCTClipOutput", "SpeechCTClipPreTrainedModel", "SpeechCTClipSpeechOutput"]

@@ -11,7 +11,7 @@
     retrieve("a.nii.gz", gallery=["No effusion.", "Large right pleural effusion."])  # volume → reports
 
 Both are registered with `PIPELINE_REGISTRY` when the package is imported, and a published folder lists them in its
-config's `custom_pipelines` (`modeling_speechct.publish.add_pipelines`), so `pipeline(task, model=folder,
+config's `custom_pipelines` (`modeling_speechct.hub.publish.add_pipelines`), so `pipeline(task, model=folder,
 trust_remote_code=True)` also works where the package is not installed. Scores are exactly the model's:
 `get_ct_features` → prompt embeddings → `zero_shot.pair_probabilities` (the evaluation's own function), and cosine
 similarities of the projected embeddings for retrieval. This file is shipped as remote code: relative imports only.

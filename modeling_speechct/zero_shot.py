@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -45,33 +44,6 @@ def text_prompt_embeddings(model: Any, processor: Any, prompts: list[tuple[str, 
         batch = processor(text=[pair[side] for pair in prompts]).to(model.device)
         out.append(model.get_text_features(batch["input_ids"], batch["attention_mask"]).pooler_output)
     return tuple(out)
-
-
-def synthesize_prompts(
-    prompts: list[tuple[str, str]],
-    folder: str | os.PathLike,
-    num_voices: int = 4,
-    backends: Sequence[str] = ("espeak", "flite"),
-    seed: int = 0,
-    workers: int = 2,
-) -> list[list[list[Path]]]:
-    """Speak every prompt in `num_voices` renditions (voices spread evenly over `backends`), cached in `folder`;
-    returns paths indexed `[label][side][voice]`."""
-    from .tts import plan_speech, synthesize_all
-
-    folder = Path(folder)
-    sides = ("present", "absent")
-    paths = [
-        [[folder / f"{i:03d}_{sides[side]}_{v}.wav" for v in range(num_voices)] for side in (0, 1)]
-        for i in range(len(prompts))
-    ]
-    jobs = [(prompts[i][s], paths[i][s][v]) for i in range(len(prompts)) for s in (0, 1) for v in range(num_voices)]
-    todo = [(text, path) for text, path in jobs if not path.is_file()]
-    if todo:
-        folder.mkdir(parents=True, exist_ok=True)
-        plan = plan_speech(jobs, list(backends), seed)  # planned over all jobs, so cached files keep their voices
-        synthesize_all([job for job in plan if not job.path.is_file()], workers=workers, progress=False)
-    return paths
 
 
 @torch.no_grad()

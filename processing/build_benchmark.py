@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from modeling_speechct.benchmark_build import BuildConfig, build_benchmark, rebuild_speech_manifest
+from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark, rebuild_speech_manifest
 
 
 def main() -> None:

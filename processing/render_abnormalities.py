@@ -11,7 +11,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
-from modeling_speechct.phantom import RENDERED_LABELS, example_case, lesion_views
+from modeling_speechct.data.phantom import RENDERED_LABELS, example_case, lesion_views
 
 
 def main(argv: list[str] | None = None) -> Path:

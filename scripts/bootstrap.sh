@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
-# Offline TTS engines for spoken reports (modeling_speechct.tts; the tests use both): installed quietly, only when
+# Offline TTS engines for spoken reports (modeling_speechct.data.tts; the tests use both): installed quietly, only when
 # one is missing and we are root on a machine with apt-get.
 if ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

@@ -7,8 +7,9 @@ import soundfile as sf
 from transformers import BertTokenizerFast, WhisperFeatureExtractor
 from volumes import canonical_volume
 
-from modeling_speechct import CTFeatureExtractor, SpeechCTClipProcessor, ctrate
+from modeling_speechct import CTFeatureExtractor, SpeechCTClipProcessor
 from modeling_speechct.ct_io import write_nifti
+from modeling_speechct.data import ctrate
 from modeling_speechct.labels import CT_RATE_LABELS
 
 NAMES = ["valid_1_a_1.nii.gz", "valid_1_a_2.nii.gz", "valid_53_b_1.nii.gz"]

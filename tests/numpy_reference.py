@@ -3,13 +3,21 @@
 import numpy as np
 
 
-def info_nce(a: np.ndarray, b: np.ndarray, scale: float) -> float:
-    """Symmetric InfoNCE of row-paired embeddings: mean cross-entropy of `scale · a bᵀ` over rows and over columns."""
+def info_nce(a: np.ndarray, b: np.ndarray, scale: float, item_ids: np.ndarray | None = None) -> float:
+    """Symmetric InfoNCE of row-paired embeddings: mean cross-entropy of `scale · a bᵀ` over rows and over columns.
+    With `item_ids`, row i's softmax runs over its positive and the columns of *other* items only (a loop, on
+    purpose unlike the masked matrix of the implementation)."""
     logits = scale * a @ b.T
+    n = len(a)
+    ids = np.arange(n) if item_ids is None else np.asarray(item_ids)
 
     def cross_entropy(x: np.ndarray) -> float:
-        x = x - x.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(x).sum(axis=1)) - np.diag(x)))
+        total = 0.0
+        for i in range(n):
+            kept = np.array([x[i, j] for j in range(n) if j == i or ids[j] != ids[i]])
+            top = kept.max()
+            total += top + np.log(np.exp(kept - top).sum()) - x[i, i]
+        return total / n
 
     return (cross_entropy(logits) + cross_entropy(logits.T)) / 2
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from modeling_speechct.metrics import auroc_per_label as rank_auroc
-from modeling_speechct.metrics import mean_auroc as rank_mean_auroc
+from modeling_speechct.evaluation.metrics import auroc_per_label as rank_auroc
+from modeling_speechct.evaluation.metrics import mean_auroc as rank_mean_auroc
 
 
 def test_rank_auroc_equals_sklearn_with_ties_and_undefined_labels():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from modeling_speechct import ctrate
-from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.data import ctrate
+from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.data.reports import describes, negates
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.reports import describes, negates
 
 
 @pytest.fixture(scope="module")

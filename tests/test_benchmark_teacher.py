@@ -12,8 +12,8 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
-from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
-from modeling_speechct.benchmark_teacher import (
+from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.training.benchmark_teacher import (
     RECIPE_FILE,
     SHIPPED_TEACHER,
     WEIGHTS_FILE,
@@ -23,7 +23,8 @@ from modeling_speechct.benchmark_teacher import (
     read_recipe,
     text_tower_sha256,
 )
-from modeling_speechct.teacher import BENCHMARK_CT_GRID, build_teacher, text_tower_path
+from modeling_speechct.training.teacher import BENCHMARK_CT_GRID, build_teacher, text_tower_path
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,12 +124,7 @@ def test_assembling_refuses_another_text_tower_or_foreign_tensors(tmp_path):
 
 
 def _run_benchmark_module(monkeypatch):
-    import importlib
-    import sys
-
-    monkeypatch.syspath_prepend(str(ROOT / "train"))
-    sys.modules.pop("run_benchmark", None)
-    return importlib.import_module("run_benchmark")
+    return load_script("train/run_benchmark.py")
 
 
 def test_main_job_uses_the_shipped_teacher_and_warns_on_another_benchmark(tmp_path, monkeypatch, capsys):
@@ -153,7 +149,7 @@ def test_retraining_the_teacher_follows_the_shipped_recipe(tmp_path, monkeypatch
     pool = tmp_path / "pool"
     (pool / "dataset" / "train").mkdir(parents=True)  # present: not rebuilt
     seen: list[list[str]] = []
-    monkeypatch.setattr(run_benchmark.pretrain, "main", lambda argv: seen.append(argv))
+    monkeypatch.setattr(run_benchmark, "run_script", lambda script, argv: seen.append(argv))
     args = argparse.Namespace(teacher_steps=7, teacher_pool=str(pool), batch_size=16, speech_tower="shipped")
     run_benchmark.train_teacher(args, tmp_path / "teacher", ["--data_dir", "d"])
     flags = dict(zip(seen[0][::2], seen[0][1::2], strict=True))

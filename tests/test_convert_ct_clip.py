@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from modeling_speechct import SpeechCTClipModel
-from modeling_speechct.convert_ct_clip import convert_ct_clip_state_dict, load_ct_clip_checkpoint, main
-from modeling_speechct.tiny import tiny_speech_config, tiny_text_config
+from modeling_speechct.hub.convert_ct_clip import convert_ct_clip_state_dict, load_ct_clip_checkpoint, main
+from modeling_speechct.training.tiny import tiny_speech_config, tiny_text_config
 
 
 def _ct_clip() -> reference.CTCLIP:

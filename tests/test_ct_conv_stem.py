@@ -8,8 +8,8 @@ import torch
 
 from modeling_speechct import CTViTConfig, CTViTModel
 from modeling_speechct.modeling_ct_vit import CTViTConvStem, CTViTPatchEmbeddings
-from modeling_speechct.teacher import benchmark_ct_config
-from modeling_speechct.tiny import tiny_ct_config
+from modeling_speechct.training.teacher import benchmark_ct_config
+from modeling_speechct.training.tiny import tiny_ct_config
 
 
 def conv_config(**overrides) -> CTViTConfig:

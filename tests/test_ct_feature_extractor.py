@@ -9,7 +9,7 @@ import torch
 from volumes import SPACING, canonical_affine, canonical_volume, write_dicom_series, write_nifti
 
 from modeling_speechct import CTFeatureExtractor, CTVolumeDataset
-from modeling_speechct.ctclip_recipe import ctclip_preprocess
+from modeling_speechct.training.ctclip_recipe import ctclip_preprocess
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from modeling_speechct import CTViTConfig, CTViTModel
-from modeling_speechct.tiny import tiny_ct_config
+from modeling_speechct.training.tiny import tiny_ct_config
 
 
 def _randomise(model: torch.nn.Module) -> None:

@@ -5,8 +5,9 @@ import pytest
 import torch
 from miniature import NAMES, make_miniature, tiny_processor
 
-from modeling_speechct import SpeechCTClipModel, ctrate
-from modeling_speechct.tiny import tiny_speechct_config
+from modeling_speechct import SpeechCTClipModel
+from modeling_speechct.data import ctrate
+from modeling_speechct.training.tiny import tiny_speechct_config
 
 
 def test_loader_reads_the_real_layout(tmp_path):

@@ -10,7 +10,7 @@ import soundfile as sf
 from tiny_folder import save_tiny_folder, wave
 from volumes import canonical_volume, write_nifti
 
-from modeling_speechct.demo import DemoBackend, build_demo, launch
+from modeling_speechct.hub.demo import DemoBackend, build_demo, launch
 from modeling_speechct.labels import CT_RATE_LABELS
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

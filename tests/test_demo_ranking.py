@@ -17,7 +17,7 @@ from tiny_folder import save_tiny_folder, wave
 from volumes import canonical_volume, write_nifti
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
-from modeling_speechct.demo import DemoBackend
+from modeling_speechct.hub.demo import DemoBackend
 from modeling_speechct.labels import CT_RATE_LABELS
 
 ATOL = 1e-4  # the demo rounds its scores to 4 decimals

@@ -4,9 +4,11 @@ import pytest
 import torch
 from miniature import NAMES, make_miniature, tiny_processor
 
-from modeling_speechct import SpeechCTClipModel, ctrate, embedding_cache
-from modeling_speechct.embedding_cache import EmbeddingCache, TensorCache
-from modeling_speechct.tiny import tiny_speechct_config
+from modeling_speechct import SpeechCTClipModel
+from modeling_speechct.data import ctrate
+from modeling_speechct.training import embedding_cache
+from modeling_speechct.training.embedding_cache import EmbeddingCache, TensorCache
+from modeling_speechct.training.tiny import tiny_speechct_config
 
 
 @pytest.fixture

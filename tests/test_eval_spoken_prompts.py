@@ -12,10 +12,10 @@ import soundfile as sf
 import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
-from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
-from modeling_speechct.ctrate import load_ct_rate
+from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.data.ctrate import load_ct_rate
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.teacher import build_teacher
+from modeling_speechct.training.teacher import build_teacher
 
 ROOT = Path(__file__).resolve().parents[1]
 

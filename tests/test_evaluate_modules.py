@@ -19,8 +19,10 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.metrics.pairwise import cosine_similarity
 
-from modeling_speechct import metrics
-from modeling_speechct.eval_outputs import (
+from modeling_speechct.evaluation import metrics
+from modeling_speechct.evaluation.metric_modules import METRIC_MODULES, load_metric, metric_path
+from modeling_speechct.evaluation.plots import plot_recall_curve, plot_roc_curves
+from modeling_speechct.files.provenance import (
     data_revision,
     evaluation_provenance,
     model_revision,
@@ -28,8 +30,6 @@ from modeling_speechct.eval_outputs import (
     write_text_atomic,
 )
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.metric_modules import METRIC_MODULES, load_metric, metric_path
-from modeling_speechct.plots import plot_recall_curve, plot_roc_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

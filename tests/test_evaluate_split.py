@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from modeling_speechct.evaluation import evaluate_split
+from modeling_speechct.evaluation.split import evaluate_split
 from modeling_speechct.zero_shot import pair_probabilities
 
 

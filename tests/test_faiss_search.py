@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeling_speechct.faiss_search import faiss_recall_at_k
-from modeling_speechct.metrics import recall_at_k, retrieval_ranks
+from modeling_speechct.evaluation.faiss_search import faiss_recall_at_k
+from modeling_speechct.evaluation.metrics import recall_at_k, retrieval_ranks
 
 # faiss-cpu is in the dev extra: the suite installs it, so this test never skips.
 

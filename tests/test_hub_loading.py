@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, BertModel, HubertModel, WhisperModel
 
 from modeling_speechct import CTViTModel, SpeechCTClipConfig, SpeechCTClipModel
-from modeling_speechct.tiny import tiny_ct_config, tiny_speech_config, tiny_speechct_config, tiny_text_config
+from modeling_speechct.training.tiny import tiny_ct_config, tiny_speech_config, tiny_speechct_config, tiny_text_config
 
 
 def _inputs():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +11,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from modeling_speechct.linear_probe import check_split, linear_probe, load_embedding_file, stratified_subsample
+from modeling_speechct.evaluation.linear_probe import (
+    check_split,
+    linear_probe,
+    load_embedding_file,
+    stratified_subsample,
+)
+from scripts import load_script
 
 
 @pytest.fixture(autouse=True)
@@ -220,11 +224,7 @@ def test_embedding_files_load_and_bad_files_are_named(tmp_path):
 
 
 def _cli():
-    path = Path(__file__).resolve().parents[1] / "eval" / "linear_probe.py"
-    spec = importlib.util.spec_from_file_location("eval_linear_probe", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("eval/linear_probe.py")
 
 
 def test_cli_writes_every_number_and_names_bad_files(tmp_path):

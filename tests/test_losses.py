@@ -3,6 +3,7 @@
 import socket
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -22,6 +23,21 @@ def test_single_process_loss_matches_formula():
     got = contrastive_loss(a, b, torch.tensor(2.5, dtype=torch.float64))
     np.testing.assert_allclose(got.item(), info_nce(a.numpy(), b.numpy(), 2.5), rtol=1e-12)
     np.testing.assert_allclose(cosine_distillation_loss(a, b).item(), cosine_distance(a.numpy(), b.numpy()), rtol=1e-12)
+
+
+ITEMS = torch.tensor([0, 1, 2, 3, 3, 4, 5, 0])  # rows 3–4 and 0–7 are captions of one item; 0–7 straddle the ranks
+
+
+def test_same_item_rows_are_not_each_others_negatives():
+    a, b = _features()
+    scale = torch.tensor(2.5, dtype=torch.float64)
+    got = contrastive_loss(a, b, scale, item_ids=ITEMS)
+    np.testing.assert_allclose(got.item(), info_nce(a.numpy(), b.numpy(), 2.5, ITEMS.numpy()), rtol=1e-12)
+    assert got.item() < contrastive_loss(a, b, scale).item()  # fewer negatives: a smaller loss
+    distinct = contrastive_loss(a, b, scale, item_ids=torch.arange(8) * 7)
+    assert distinct.item() == contrastive_loss(a, b, scale).item()  # all items distinct: plain InfoNCE
+    with pytest.raises(ValueError, match=r"item_ids: expected shape \(8,\), one id per row, got \(7,\)"):
+        contrastive_loss(a, b, scale, item_ids=ITEMS[:7])
 
 
 def test_similarity_distillation_matches_formula_and_leaves_the_teacher_alone():
@@ -47,6 +63,9 @@ def _worker(rank, world, port, out_dir):
     b_local = b[rows].clone().requires_grad_(True)
     loss = contrastive_loss(a_local, b_local, torch.tensor(2.5, dtype=torch.float64))
     loss.backward()
+    a_masked = a[rows].clone().requires_grad_(True)
+    masked = contrastive_loss(a_masked, b[rows], torch.tensor(2.5, dtype=torch.float64), item_ids=ITEMS[rows])
+    masked.backward()
     student = a[rows].clone().requires_grad_(True)
     kd = similarity_distillation_loss(student, b[rows], next(_features(seed=4))[rows], torch.tensor(2.0), 5.0)
     kd.backward()
@@ -57,6 +76,8 @@ def _worker(rank, world, port, out_dir):
         gb=b_local.grad.numpy(),
         kd=kd.item(),
         gkd=student.grad.numpy(),
+        masked=masked.item(),
+        gmasked=a_masked.grad.numpy(),
     )
     dist.destroy_process_group()
 
@@ -76,6 +97,14 @@ def test_two_processes_see_the_global_batch_with_gradients(tmp_path):
     for rank, r in enumerate(ranks):
         np.testing.assert_allclose(r["ga"], 2 * a.grad[rank * 4 : rank * 4 + 4].numpy(), rtol=1e-8, atol=1e-12)
         np.testing.assert_allclose(r["gb"], 2 * b.grad[rank * 4 : rank * 4 + 4].numpy(), rtol=1e-8, atol=1e-12)
+    # same-item masking sees the other rank's rows of an item (rows 0 and 7 live on different ranks)
+    a_masked = a.detach().clone().requires_grad_(True)
+    masked = contrastive_loss(a_masked, b.detach(), torch.tensor(2.5, dtype=torch.float64), item_ids=ITEMS)
+    masked.backward()
+    np.testing.assert_allclose(np.mean([r["masked"] for r in ranks]), masked.item(), rtol=1e-10)
+    for rank, r in enumerate(ranks):
+        expected = 2 * a_masked.grad[rank * 4 : rank * 4 + 4].numpy()
+        np.testing.assert_allclose(r["gmasked"], expected, rtol=1e-8, atol=1e-12)
     # the similarity distillation gathers anchors, students and teachers the same way
     student = a.detach().clone().requires_grad_(True)
     kd = similarity_distillation_loss(student, b.detach(), next(_features(seed=4)), torch.tensor(2.0), 5.0)

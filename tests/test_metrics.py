@@ -18,7 +18,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from modeling_speechct.metrics import (
+from modeling_speechct.evaluation.metrics import (
     CTCLIP_THRESHOLD_GRID,
     auroc_per_label,
     bootstrap_ci,

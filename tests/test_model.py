@@ -9,7 +9,7 @@ from transformers import GPT2Config
 
 from modeling_speechct import SpeechCTClipConfig, SpeechCTClipModel
 from modeling_speechct.pooling import AttentionPooling, CLSTransformerPooling, masked_mean
-from modeling_speechct.tiny import tiny_speechct_config
+from modeling_speechct.training.tiny import tiny_speechct_config
 
 
 def _inputs(batch=3, samples=800, tokens=9, speech="hubert"):
@@ -234,7 +234,7 @@ def test_loss_needs_a_pair_and_distillation_needs_text():
 
 
 def test_towers_that_cannot_serve_are_refused():
-    from modeling_speechct.tiny import tiny_text_config
+    from modeling_speechct.training.tiny import tiny_text_config
 
     with pytest.raises(ValueError, match="text_config: model_type 'gpt2' is not a bidirectional text encoder"):
         SpeechCTClipModel(tiny_speechct_config(text_config=GPT2Config(n_layer=1, n_embd=32, n_head=4)))

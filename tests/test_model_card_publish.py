@@ -1,7 +1,6 @@
 """Model card and publishing: the card's model-index is the results JSON's figures, the exported folder loads with
 trust_remote_code where the package cannot be imported, and publishing without Hub access fails cleanly."""
 
-import importlib.util
 import json
 import math
 import re
@@ -9,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,16 +18,14 @@ from tiny_folder import save_tiny_folder, wave
 from transformers import pipeline
 from volumes import SPACING, canonical_volume
 
+from modeling_speechct.hub.model_card import PIPELINE_TAG, write_model_card
+from modeling_speechct.hub.publish import PublishError, export_folder, publish, remote_code_problems, upload
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.model_card import PIPELINE_TAG, write_model_card
-from modeling_speechct.publish import PublishError, export_folder, publish, remote_code_problems, upload
-from modeling_speechct.training_args import DistillArguments
-from modeling_speechct.training_outputs import write_card
+from modeling_speechct.training.arguments import DistillArguments
+from modeling_speechct.training.outputs import write_card
+from scripts import load_script
 
-_CLI = Path(__file__).resolve().parents[1] / "model_cards" / "publish.py"
-_spec = importlib.util.spec_from_file_location("model_cards_publish", _CLI)
-publish_cli = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(publish_cli)
+publish_cli = load_script("model_cards/publish.py")
 
 TEXT_TOWER = "org/tiny-text-tower"  # a Hub-style id in the text config: the card's base_model
 LOCAL_SPEECH = "/home/someone/checkpoints/speech-tower"  # a local path: never published
@@ -306,7 +302,7 @@ def test_an_unreachable_hub_is_named_and_nothing_is_written(run, tmp_path, monke
 
 
 def test_a_failing_export_leaves_no_partial_folder(run, tmp_path, monkeypatch):
-    import modeling_speechct.publish as publishing
+    import modeling_speechct.hub.publish as publishing
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")

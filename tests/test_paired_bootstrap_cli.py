@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeling_speechct.paired_comparison import compare_models
+from modeling_speechct.evaluation.paired_comparison import compare_models
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["Cardiomegaly", "Pleural effusion", "Emphysema"]

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from modeling_speechct.metrics import bootstrap_ci, paired_bootstrap_ci
-from modeling_speechct.paired_comparison import compare_models, compare_ranks, compare_zero_shot, difference_table
+from modeling_speechct.evaluation.metrics import bootstrap_ci, paired_bootstrap_ci
+from modeling_speechct.evaluation.paired_comparison import (
+    compare_models,
+    compare_ranks,
+    compare_zero_shot,
+    difference_table,
+)
 
 N, L = 120, 5
 

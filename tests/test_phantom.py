@@ -8,8 +8,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from modeling_speechct.labels import CT_RATE_LABELS, Finding
-from modeling_speechct.phantom import (
+from modeling_speechct.data.phantom import (
     LABEL_PREVALENCE,
     RENDERED_LABELS,
     PhantomCase,
@@ -18,6 +17,7 @@ from modeling_speechct.phantom import (
     lesion_views,
     sample_labels,
 )
+from modeling_speechct.labels import CT_RATE_LABELS, Finding
 
 SEEDS = (0, 1, 2)
 # Where a template patient's heart centre lies (z S, x L, y P; mm about the volume centre), within ~25 mm.

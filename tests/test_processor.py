@@ -13,7 +13,7 @@ from transformers import AutoProcessor, BertTokenizerFast, Wav2Vec2FeatureExtrac
 from volumes import SPACING, canonical_volume
 
 from modeling_speechct import CTFeatureExtractor, SpeechCTClipModel, SpeechCTClipProcessor
-from modeling_speechct.tiny import tiny_speechct_config
+from modeling_speechct.training.tiny import tiny_speechct_config
 
 WORDS = ["no", "pleural", "effusion", "is", "present", "not", "the", "lung", "nodule", "cardiomegaly", "seen", "."]
 

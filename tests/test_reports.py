@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from modeling_speechct.data.reports import SEVERITY_WORDS, SIDE_WORDS, describes, negates, write_report
 from modeling_speechct.labels import CT_RATE_LABELS, Finding
-from modeling_speechct.reports import SEVERITY_WORDS, SIDE_WORDS, describes, negates, write_report
 
 LOBES = ("right upper lobe", "right middle lobe", "right lower lobe", "left upper lobe", "left lower lobe", "lingula")
 SEVERITIES = ("mild", "moderate", "severe")

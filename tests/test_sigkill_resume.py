@@ -22,8 +22,8 @@ import torch
 from safetensors.torch import load_file
 from training_helpers import run, tiny_args, tiny_rows, tiny_student, trainable_state
 
-from modeling_speechct.training_data import FeatureCollator, RowDataset
-from modeling_speechct.training_loop import CHECKPOINTS, checkpoints, fit, make_accelerator, resolve_resume
+from modeling_speechct.training.loop import CHECKPOINTS, checkpoints, fit, make_accelerator, resolve_resume
+from modeling_speechct.training.rows import FeatureCollator, RowDataset
 
 # 24 rows, batch 8: 3 steps per epoch, so the kills at steps 5-6 fall mid-epoch and resuming must skip batches.
 COMMON = dict(max_steps=8, save_every=2, lr_scheduler="cosine", warmup_steps=1)

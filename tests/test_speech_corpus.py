@@ -2,7 +2,7 @@
 
 import re
 
-from modeling_speechct.speech_corpus import CTC_VOCAB, sentence_pool, spoken_form, transcript
+from modeling_speechct.data.speech_corpus import CTC_VOCAB, sentence_pool, spoken_form, transcript
 
 
 def test_numbers_and_units_are_spoken_as_words():

@@ -8,36 +8,26 @@ from dataclasses import replace
 import pytest
 import soundfile as sf
 
-from modeling_speechct import ctrate
-from modeling_speechct.benchmark_build import (
-    BuildConfig,
-    build_benchmark,
+from modeling_speechct.data import ctrate
+from modeling_speechct.data.benchmark_build import (
     rebuild_speech_manifest,
     speech_manifest_path,
 )
-from modeling_speechct.speech_manifest import (
+from modeling_speechct.data.speech_manifest import (
     MANIFEST_COLUMNS,
     check_training_speech,
     held_out_voices,
     read_speech_manifest,
     write_speech_manifest,
 )
-from modeling_speechct.speech_tower import HELD_OUT, speak, training_voices
-from modeling_speechct.training_data import student_rows
-from modeling_speechct.tts import HELD_OUT_ENGINES, get_backend
+from modeling_speechct.data.tts import HELD_OUT_ENGINES, get_backend
+from modeling_speechct.training.rows import student_rows
+from modeling_speechct.training.speech_tower import HELD_OUT, speak, training_voices
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    config = BuildConfig(
-        out=tmp_path_factory.mktemp("manifest") / "bench",
-        num_volumes=8,
-        seed=11,
-        shape=(24, 48, 48),
-        workers=2,
-        max_fillers=0,
-    )
-    return config, build_benchmark(config, progress=False)
+def build(small_spoken_build):
+    return small_spoken_build(seed=11)
 
 
 def _report_names(root):

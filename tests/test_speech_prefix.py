@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modeling_speechct import SpeechCTClipModel
-from modeling_speechct.tiny import tiny_speech_config, tiny_speechct_config
+from modeling_speechct.training.tiny import tiny_speech_config, tiny_speechct_config
 
 
 def _model(kind: str, **overrides) -> SpeechCTClipModel:

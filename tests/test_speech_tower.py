@@ -5,8 +5,8 @@ import torch
 from transformers import Wav2Vec2ForCTC
 
 from modeling_speechct import SpeechCTClipModel
-from modeling_speechct.speech_corpus import CTC_VOCAB
-from modeling_speechct.speech_tower import (
+from modeling_speechct.data.speech_corpus import CTC_VOCAB
+from modeling_speechct.training.speech_tower import (
     augment,
     build_ctc_processor,
     character_error_rate,
@@ -14,7 +14,7 @@ from modeling_speechct.speech_tower import (
     small_ctc_config,
     transcribe,
 )
-from modeling_speechct.tiny import tiny_speechct_config
+from modeling_speechct.training.tiny import tiny_speechct_config
 
 
 def test_processor_round_trips_the_alphabet(tmp_path):

@@ -16,8 +16,8 @@ from safetensors import safe_open
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
 from modeling_speechct import SpeechCTClipModel
-from modeling_speechct.speech_corpus import CTC_VOCAB, sentence_pool, transcript
-from modeling_speechct.speech_tower import (
+from modeling_speechct.data.speech_corpus import CTC_VOCAB, sentence_pool, transcript
+from modeling_speechct.training.speech_tower import (
     HELD_OUT,
     MAX_SHIPPED_MB,
     SAMPLING_RATE,
@@ -28,7 +28,7 @@ from modeling_speechct.speech_tower import (
     training_voices,
     transcribe,
 )
-from modeling_speechct.tiny import tiny_ct_config, tiny_text_config
+from modeling_speechct.training.tiny import tiny_ct_config, tiny_text_config
 
 FRESH_SEED = 20261122  # the sentences and voice draws of the listening test
 FRESH_SENTENCES = 12

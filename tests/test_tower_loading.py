@@ -8,12 +8,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2Model
 
-from modeling_speechct.modeling_speechct_clip import load_tower
+from modeling_speechct.towers import load_tower
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(16, 16),
             conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
             vocab_size=12)  # fmt: skip
-OURS = "modeling_speechct.modeling_speechct_clip"
+OURS = "modeling_speechct.towers"
 
 
 def _ctc_checkpoint(path):

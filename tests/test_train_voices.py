@@ -8,26 +8,19 @@ from dataclasses import replace
 import pytest
 import torch
 
-from modeling_speechct import ctrate
-from modeling_speechct.benchmark_build import BuildConfig, benchmark_speech_plan, build_benchmark, speech_manifest_path
-from modeling_speechct.speech_manifest import check_training_speech, read_speech_manifest
-from modeling_speechct.training_data import VoiceSampledRows
-from modeling_speechct.tts import HELD_OUT_ENGINES
+from modeling_speechct.data import ctrate
+from modeling_speechct.data.benchmark_build import (
+    benchmark_speech_plan,
+    speech_manifest_path,
+)
+from modeling_speechct.data.speech_manifest import check_training_speech, read_speech_manifest
+from modeling_speechct.data.tts import HELD_OUT_ENGINES
+from modeling_speechct.training.rows import VoiceSampledRows
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    config = BuildConfig(
-        out=tmp_path_factory.mktemp("voices") / "bench",
-        num_volumes=8,
-        seed=4,
-        shape=(24, 48, 48),
-        workers=2,
-        max_fillers=0,
-        extra_train_voices=2,
-    )
-    build_benchmark(config, progress=False)
-    return config
+def build(small_spoken_build):
+    return small_spoken_build(seed=4, extra_train_voices=2)[0]
 
 
 def _splits(root):
@@ -68,7 +61,7 @@ def test_manifest_lists_every_recording_with_training_engines(build):
 
 
 def test_extra_voices_leave_the_primary_plan_unchanged(build):
-    from modeling_speechct.benchmark_build import rows_from_tables
+    from modeling_speechct.data.benchmark_build import rows_from_tables
 
     rows = rows_from_tables(build)
     with_extra = benchmark_speech_plan(build, rows)
@@ -108,9 +101,9 @@ def test_voice_sampled_rows_draw_every_voice_reproducibly():
 
 
 def test_student_rows_refuse_a_held_out_engine_in_an_extra_voice(build, tmp_path):
-    from modeling_speechct.ctrate import load_ct_rate
-    from modeling_speechct.speech_manifest import write_speech_manifest
-    from modeling_speechct.training_data import student_rows
+    from modeling_speechct.data.ctrate import load_ct_rate
+    from modeling_speechct.data.speech_manifest import write_speech_manifest
+    from modeling_speechct.training.rows import student_rows
 
     path = speech_manifest_path(build.out)
     original = read_speech_manifest(path)

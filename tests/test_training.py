@@ -11,10 +11,10 @@ import torch
 import torch.multiprocessing as mp
 from training_helpers import ddp_worker, run, tiny_args, tiny_rows, tiny_student, trainable_state
 
-from modeling_speechct.lora import add_speech_lora, finalize_lora, load_speech_lora
-from modeling_speechct.training_args import validate
-from modeling_speechct.training_data import FeatureCollator, RowDataset
-from modeling_speechct.training_loop import checkpoints, fit, make_accelerator, resolve_resume, save_checkpoint
+from modeling_speechct.training.arguments import validate
+from modeling_speechct.training.loop import checkpoints, fit, make_accelerator, resolve_resume, save_checkpoint
+from modeling_speechct.training.lora import add_speech_lora, finalize_lora, load_speech_lora
+from modeling_speechct.training.rows import FeatureCollator, RowDataset
 
 
 def _free_port() -> int:
@@ -170,8 +170,8 @@ def test_batch_larger_than_the_dataset_is_refused(tmp_path):
 def test_shipped_run_configs_parse_into_their_arguments(name, cls_name):
     import yaml
 
-    from modeling_speechct import training_args
-    from modeling_speechct.training_args import parse_arguments
+    from modeling_speechct.training import arguments as training_args
+    from modeling_speechct.training.arguments import parse_arguments
 
     path = Path(__file__).parents[1] / "train" / "configs" / f"{name}.yaml"
     args = parse_arguments(getattr(training_args, cls_name), [str(path)])
@@ -181,7 +181,7 @@ def test_shipped_run_configs_parse_into_their_arguments(name, cls_name):
 
 
 def test_teacher_extra_train_dirs_must_hold_a_train_split(tmp_path):
-    from modeling_speechct.training_args import TeacherArguments
+    from modeling_speechct.training.arguments import TeacherArguments
 
     (tmp_path / "pool" / "dataset" / "train").mkdir(parents=True)
     validate(TeacherArguments(output_dir=str(tmp_path / "a"), extra_train_dirs=[str(tmp_path / "pool")]))

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from modeling_speechct.labels import Finding
-from modeling_speechct.reports import write_report
-from modeling_speechct.tts import (
+from modeling_speechct.data.reports import write_report
+from modeling_speechct.data.tts import (
     PITCH_RANGE,
     RATE_RANGE,
     EspeakBackend,
@@ -27,6 +26,7 @@ from modeling_speechct.tts import (
     speakable,
     synthesize_all,
 )
+from modeling_speechct.labels import Finding
 
 SHORT = "No pleural effusion."
 LONG = write_report(

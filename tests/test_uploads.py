@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from volumes import SPACING, write_dicom_series, write_nifti
 
-from modeling_speechct.uploads import extract_zip, orthogonal_views, read_upload
+from modeling_speechct.hub.uploads import extract_zip, orthogonal_views, read_upload
 
 
 def _zip(path, entries):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from modeling_speechct import tts
-from modeling_speechct.benchmark_build import plan_benchmark_speech
-from modeling_speechct.speech_tower import speak, training_voices
-from modeling_speechct.tts import HELD_OUT_ENGINES, PiperBackend, get_backend, require_training_engines
+from modeling_speechct.data import tts
+from modeling_speechct.data.benchmark_build import plan_benchmark_speech
+from modeling_speechct.data.tts import HELD_OUT_ENGINES, PiperBackend, get_backend, require_training_engines
+from modeling_speechct.training.speech_tower import speak, training_voices
 
 SENTENCE = "The lungs are clear. No pleural effusion."
 VOICE = "en_US-joe-medium"
@@ -76,7 +76,7 @@ def test_benchmark_plan_never_uses_piper():
 
 def test_build_benchmark_refuses_piper(tmp_path, monkeypatch):
     """build_benchmark goes through the guarded planner (checked before any engine runs)."""
-    from modeling_speechct import benchmark_build
+    from modeling_speechct.data import benchmark_build
 
     calls = []
     monkeypatch.setattr(tts, "synthesize_all", lambda *a, **k: calls.append(a) or {})

@@ -2,7 +2,6 @@
 the model run one recording at a time), Piper really speaks the held-out wavs, a rerun reuses the cached speech,
 and bad input is refused by name before anything is spoken."""
 
-import importlib.util
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -14,13 +13,15 @@ import torch
 from sklearn.metrics import roc_auc_score
 from tiny_folder import tiny_model, tiny_processor
 
-from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor, tts
-from modeling_speechct.benchmark_build import BuildConfig, build_benchmark
-from modeling_speechct.ctrate import load_ct_rate
-from modeling_speechct.speech_manifest import read_speech_manifest, write_speech_manifest
-from modeling_speechct.tiny import tiny_speechct_config
-from modeling_speechct.tts import PiperBackend
-from modeling_speechct.voice_robustness import RobustnessConfig, run_voice_robustness
+from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
+from modeling_speechct.data import tts
+from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
+from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.data.speech_manifest import read_speech_manifest, write_speech_manifest
+from modeling_speechct.data.tts import PiperBackend
+from modeling_speechct.evaluation.voice_robustness import RobustnessConfig, run_voice_robustness
+from modeling_speechct.training.tiny import tiny_speechct_config
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 7  # of the 8 test reports: zero-shot uses all 8 volumes, the demo's gallery the first 7 (top 5 is not all)
@@ -253,9 +254,7 @@ def test_bad_input_is_refused_by_name_before_anything_is_spoken(run, changes, er
 
 
 def test_command_line_reports_bad_input_as_a_message(run):
-    spec = importlib.util.spec_from_file_location("voice_robustness_cli", ROOT / "eval" / "voice_robustness.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("eval/voice_robustness.py")
     config, _ = run
     with pytest.raises(SystemExit, match=r"voice_robustness: num_reports=50 is larger than the test split"):
         cli.main(["--model", str(config.model), "--data_dir", str(config.data_dir), "--num_reports", "50",
@@ -264,7 +263,7 @@ def test_command_line_reports_bad_input_as_a_message(run):
 
 def test_a_tower_that_trains_whole_is_embedded_from_the_recordings(run, tmp_path):
     """No frozen prefix to cache: the recordings go through the whole tower, batched, as one at a time would."""
-    from modeling_speechct.voice_robustness import speech_features
+    from modeling_speechct.evaluation.voice_robustness import speech_features
 
     config, _ = run
     whole, processor = tiny_model(), tiny_processor()

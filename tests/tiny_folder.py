@@ -10,7 +10,7 @@ from transformers import BertTokenizerFast, Wav2Vec2FeatureExtractor
 
 from modeling_speechct import CTFeatureExtractor, SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.tiny import tiny_speechct_config
+from modeling_speechct.training.tiny import tiny_speechct_config
 
 # Every word of the 18 labels and of the prompts is in the vocabulary, so each label's prompts differ.
 WORDS = sorted({w for label in CT_RATE_LABELS for w in label.lower().split()} | {"is", "not", "present", "no", "."})

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 
 from modeling_speechct import SpeechCTClipModel
-from modeling_speechct.tiny import tiny_speech_config, tiny_speechct_config
-from modeling_speechct.training_args import DistillArguments
-from modeling_speechct.training_data import FeatureCollator, RowDataset, VoiceSampledRows
-from modeling_speechct.training_loop import fit, make_accelerator
+from modeling_speechct.training.arguments import DistillArguments
+from modeling_speechct.training.loop import fit, make_accelerator
+from modeling_speechct.training.rows import FeatureCollator, RowDataset, VoiceSampledRows
+from modeling_speechct.training.tiny import tiny_speech_config, tiny_speechct_config
 
 NUM_ROWS = 24
 

@@ -5,7 +5,7 @@
     accelerate launch --config_file train/configs/ddp.yaml train/distill.py train/configs/distill_ctrate.yaml
     python train/distill.py ... --lora_r 8 --merge_lora        # LoRA on the speech tower's attention
 
-Arguments: `modeling_speechct.training_args.DistillArguments` (flags, or one YAML / JSON file). The CT and text
+Arguments: `modeling_speechct.training.arguments.DistillArguments` (flags, or one YAML / JSON file). The CT and text
 towers are frozen: their embeddings, and the output of the speech tower's frozen lower layers, are computed once
 into `--cache_dir`, so a step runs only the trainable top layers, pooling and projection. Gradients of the
 contrastive loss flow through the embeddings gathered from every process, so the global batch gives the negatives.
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-from modeling_speechct.ctrate import load_ct_rate
-from modeling_speechct.lora import ADAPTER_DIR, add_speech_lora, finalize_lora
-from modeling_speechct.teacher import build_student, speech_tower_summary
-from modeling_speechct.training_args import DistillArguments, parse_arguments, validate
-from modeling_speechct.training_data import FeatureCollator, VoiceSampledRows, student_rows
-from modeling_speechct.training_loop import fit, make_accelerator
-from modeling_speechct.training_outputs import retrieval_scores, save_final
+from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.training.arguments import DistillArguments, parse_arguments, validate
+from modeling_speechct.training.loop import fit, make_accelerator
+from modeling_speechct.training.lora import ADAPTER_DIR, add_speech_lora, finalize_lora
+from modeling_speechct.training.outputs import retrieval_scores, save_final
+from modeling_speechct.training.rows import FeatureCollator, VoiceSampledRows, student_rows
+from modeling_speechct.training.teacher import build_student, speech_tower_summary
 
 
 def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
         shutil.rmtree(final / ADAPTER_DIR, ignore_errors=True)
         adapter.rename(
             final / ADAPTER_DIR
-        )  # beside the base weights: load with modeling_speechct.lora.load_speech_lora
+        )  # beside the base weights: load with modeling_speechct.training.lora.load_speech_lora
     accelerator.print(json.dumps(result, indent=1))
     accelerator.print(f"student saved to {final}")
     return result

@@ -14,9 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from modeling_speechct.eval_outputs import sha256_file, write_json_atomic
-from modeling_speechct.speech_corpus import sentence_pool, transcript
-from modeling_speechct.speech_tower import SHIPPED_SPEECH_TOWER, evaluate, load_speech_tower, speak
+from modeling_speechct.data.speech_corpus import sentence_pool, transcript
+from modeling_speechct.files.provenance import sha256_file, write_json_atomic
+from modeling_speechct.training.speech_tower import SHIPPED_SPEECH_TOWER, evaluate, load_speech_tower, speak
 
 
 def main() -> None:

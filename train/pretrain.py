@@ -4,7 +4,7 @@
     accelerate launch train/pretrain.py train/configs/teacher_ctrate.yaml      # CT-RATE on a GPU cluster
     python train/pretrain.py --output_dir outputs/teacher --resume_from_checkpoint latest
 
-Arguments: `modeling_speechct.training_args.TeacherArguments` (flags, or one YAML / JSON file).
+Arguments: `modeling_speechct.training.arguments.TeacherArguments` (flags, or one YAML / JSON file).
 The final model and processor go to `<output_dir>/final` (safetensors), with `eval_results.json`.
 """
 
@@ -14,14 +14,14 @@ import json
 
 import torch
 
-from modeling_speechct.ctrate import load_ct_rate
+from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.evaluation.metrics import mean_auroc
 from modeling_speechct.labels import CT_RATE_LABELS
-from modeling_speechct.metrics import mean_auroc
-from modeling_speechct.teacher import build_teacher
-from modeling_speechct.training_args import TeacherArguments, parse_arguments, validate
-from modeling_speechct.training_data import FeatureCollator, teacher_dataset, teacher_rows
-from modeling_speechct.training_loop import fit, make_accelerator
-from modeling_speechct.training_outputs import retrieval_scores, save_final
+from modeling_speechct.training.arguments import TeacherArguments, parse_arguments, validate
+from modeling_speechct.training.loop import fit, make_accelerator
+from modeling_speechct.training.outputs import retrieval_scores, save_final
+from modeling_speechct.training.rows import FeatureCollator, teacher_dataset, teacher_rows
+from modeling_speechct.training.teacher import build_teacher
 from modeling_speechct.zero_shot import pair_probabilities, prompt_pairs, text_prompt_embeddings
 
 

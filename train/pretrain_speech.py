@@ -15,19 +15,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
 from transformers import Wav2Vec2ForCTC, get_cosine_schedule_with_warmup
 
-from modeling_speechct.speech_corpus import sentence_pool, transcript
-from modeling_speechct.speech_tower import (
+from modeling_speechct.data.speech_corpus import sentence_pool, transcript
+from modeling_speechct.training.speech_pretraining import batches, speech_pretraining_parser
+from modeling_speechct.training.speech_tower import (
     SAMPLING_RATE,
     augment,
     build_ctc_processor,
@@ -38,40 +37,8 @@ from modeling_speechct.speech_tower import (
 )
 
 
-def batches(durations: np.ndarray, batch_seconds: float, rng: np.random.Generator) -> list[list[int]]:
-    """Shuffle, sort within windows of 50 by duration (little padding), cut at `batch_seconds` of padded audio."""
-    order = rng.permutation(len(durations))
-    order = np.concatenate(
-        [sorted(chunk, key=lambda i: durations[i]) for chunk in np.array_split(order, max(1, len(order) // 50))]
-    )
-    out, current = [], []
-    for index in order:
-        if current and (len(current) + 1) * max(durations[[*current, index]]) > batch_seconds:
-            out.append(current)
-            current = []
-        current.append(int(index))
-    if current:
-        out.append(current)
-    return [out[i] for i in rng.permutation(len(out))]
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", type=Path, default=Path("outputs/speech_tower"))
-    parser.add_argument("--data_dir", type=Path, default=Path("data/speech_pretrain"))
-    parser.add_argument("--num_sentences", type=int, default=12000)
-    parser.add_argument("--eval_sentences", type=int, default=200)
-    parser.add_argument("--max_minutes", type=float, default=40.0)
-    parser.add_argument("--max_steps", type=int, default=6000)
-    parser.add_argument("--batch_seconds", type=float, default=96.0)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup_steps", type=int, default=300)
-    parser.add_argument("--eval_every", type=int, default=250)
-    parser.add_argument("--save_every", type=int, default=250)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
-    args = parser.parse_args()
+    args = speech_pretraining_parser(__doc__).parse_args()
 
     accelerator = Accelerator()
     torch.manual_seed(args.seed)

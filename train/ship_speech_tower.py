@@ -20,20 +20,15 @@ import argparse
 import json
 import shlex
 import shutil
-import sys
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # pretrain_speech, also when imported from elsewhere
-
-import pretrain_speech
-
-from modeling_speechct.eval_outputs import sha256_file, this_machine
-from modeling_speechct.publish import staged_folder
-from modeling_speechct.speech_tower import (
+from modeling_speechct.files.provenance import sha256_file, this_machine
+from modeling_speechct.hub.publish import staged_folder
+from modeling_speechct.training.speech_pretraining import batches, speech_pretraining_parser
+from modeling_speechct.training.speech_tower import (
     MAX_SHIPPED_MB,
     SHIPPED_SPEECH_TOWER,
     load_speech_tower,
@@ -53,11 +48,6 @@ RUN_FILES = ("metrics.json",)
 FRESH_EVAL_FILE = "fresh_eval.json"  # train/eval_speech_tower.py's scores of these weights on fresh sentences
 
 
-class _Parsed(Exception):
-    def __init__(self, namespace: argparse.Namespace):
-        self.namespace = namespace
-
-
 def training_arguments(command: str) -> argparse.Namespace:
     """The arguments `train/pretrain_speech.py` parses from `command` (its own parser, so its own defaults)."""
     tokens = shlex.split(command)
@@ -71,17 +61,7 @@ def training_arguments(command: str) -> argparse.Namespace:
     )
     if script is None:
         raise ValueError(f"not a train/pretrain_speech.py command: {command!r}")
-    parse_args = argparse.ArgumentParser.parse_args
-
-    def capture(parser, args=None, namespace=None):
-        raise _Parsed(parse_args(parser, tokens[script + 1 :], namespace))
-
-    with mock.patch.object(argparse.ArgumentParser, "parse_args", capture):
-        try:
-            pretrain_speech.main()
-        except _Parsed as parsed:
-            return parsed.namespace
-    raise RuntimeError("train/pretrain_speech.py's main() did not parse its arguments first")
+    return speech_pretraining_parser().parse_args(tokens[script + 1 :])
 
 
 def read_train_log(path: Path) -> list[dict]:
@@ -98,7 +78,7 @@ def estimate_wall_minutes(records: list[dict], args: argparse.Namespace) -> floa
             f"{args.data_dir}/train holds {len(clips)} of the run's {args.num_sentences} clips: give --wall_minutes"
         )
     durations = np.array([sf.info(str(clip)).duration for clip in clips])
-    per_epoch = len(pretrain_speech.batches(durations, args.batch_seconds, np.random.default_rng(args.seed)))
+    per_epoch = len(batches(durations, args.batch_seconds, np.random.default_rng(args.seed)))
     audio_per_step = float(durations.sum()) / per_epoch
     seconds, previous = 0.0, 0
     for record in records:

@@ -7,7 +7,7 @@
 
 Reads `<run>/final/` (the teacher folder), `<run>/run_args.json` and the validation scores `train/pretrain.py`
 logged to TensorBoard under `<run>/runs/`. The shipped folder is checked by assembling it back before it replaces the
-old one (see `modeling_speechct.benchmark_teacher`).
+old one (see `modeling_speechct.training.benchmark_teacher`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from modeling_speechct.benchmark_teacher import SHIPPED_TEACHER, export_teacher, read_eval_history
-from modeling_speechct.eval_outputs import this_machine
+from modeling_speechct.files.provenance import this_machine
+from modeling_speechct.training.benchmark_teacher import SHIPPED_TEACHER, export_teacher, read_eval_history
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModel
 
 from modeling_speechct import SpeechCTClipModel
-from modeling_speechct.tiny import tiny_speechct_config
+from modeling_speechct.training.tiny import tiny_speechct_config
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ import argparse
 import os
 from pathlib import Path
 
-from modeling_speechct.ctrate import load_ct_rate
-from modeling_speechct.demo import DemoBackend, build_demo, launch
+from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.hub.demo import DemoBackend, build_demo, launch
 
 DEFAULT_MODEL = "outputs/benchmark/distilled/final"  # what README's main job writes
 

@@ -1,0 +1,81 @@
+"""Tiny tower configs: a whole SpeechCT-CLIP in ~100k parameters for tests, smoke runs and benchmarks on a CPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import BertConfig, HubertConfig, PreTrainedConfig, Wav2Vec2Config, WhisperConfig
+
+from ..configuration_ct_vit import CTViTConfig
+from ..configuration_speechct_clip import SpeechCTClipConfig
+
+
+def tiny_ct_config(**overrides: Any) -> CTViTConfig:
+    """32 × 32 in-plane, 8 slices, 8 × 8 × 4 tubelets → a 2 × 4 × 4 token grid."""
+    values = dict(
+        image_size=32,
+        num_slices=8,
+        patch_size=8,
+        tubelet_size=4,
+        hidden_size=32,
+        num_attention_heads=4,
+        head_dim=8,
+        intermediate_size=48,
+        num_spatial_layers=1,
+        num_temporal_layers=1,
+    )
+    return CTViTConfig(**{**values, **overrides})
+
+
+def tiny_speech_config(kind: str = "hubert", **overrides: Any) -> PreTrainedConfig:
+    """A two-layer audio encoder: `hubert` / `wav2vec2` take 16 kHz waveforms (10× downsampling), `whisper` 16-bin
+    log-mel frames (a fixed 40-frame window)."""
+    if kind == "whisper":
+        values = dict(
+            d_model=32,
+            encoder_layers=2,
+            encoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            decoder_layers=1,
+            decoder_attention_heads=4,
+            decoder_ffn_dim=64,
+            num_mel_bins=16,
+            max_source_positions=20,
+        )
+        return WhisperConfig(**{**values, **overrides})
+    waveform = dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        conv_dim=(16, 16),
+        conv_stride=(5, 2),
+        conv_kernel=(10, 3),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm="layer",
+        vocab_size=32,
+    )
+    classes = {"hubert": HubertConfig, "wav2vec2": Wav2Vec2Config}
+    if kind not in classes:
+        raise ValueError(f"tiny_speech_config: kind {kind!r} is not one of {['whisper', *classes]}")
+    return classes[kind](**{**waveform, **overrides})
+
+
+def tiny_text_config(**overrides: Any) -> BertConfig:
+    values = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    return BertConfig(**{**values, **overrides})
+
+
+def tiny_speechct_config(speech: str = "hubert", **overrides: Any) -> SpeechCTClipConfig:
+    """A full tiny model; waveform towers get 20 ms windows with 5 ms overlap so window logic runs on short clips."""
+    values: dict[str, Any] = dict(
+        ct_config=tiny_ct_config(),
+        speech_config=tiny_speech_config(speech),
+        text_config=tiny_text_config(),
+        projection_dim=16,
+        speech_pooling_heads=4,
+        speech_window_seconds=0.02,
+        speech_window_overlap_seconds=0.005,
+    )
+    return SpeechCTClipConfig(**{**values, **overrides})
