@@ -3,6 +3,11 @@
 The CT and text towers are CT-CLIP's teacher; the speech tower is the student, trained with
 `InfoNCE(speech, CT) + λ · (1 − cos(speech, text))`. With no speech in the batch the same model trains the teacher
 (`InfoNCE(text, CT)`).
+
+One model class and its output dataclasses, as transformers keeps `CLIPModel` in `modeling_clip.py`: ~700 lines,
+most of them the speech side's long-recording windows and the cached frozen prefix, which only this class's
+`forward` and `get_speech_features*` use. The tower blocks the family shares live in `towers.py`, `pooling.py`
+and `losses.py`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from .configuration_speechct_clip import SpeechCTClipConfig
 from .losses import contrastive_loss, cosine_distillation_loss, similarity_distillation_loss
 from .modeling_ct_vit import CTViTModel
 from .pooling import LayerWeightedSum, build_frame_pooler, masked_mean, stride_frames
+from .projection import init_projection_head, projection_head
 from .towers import (
     SpeechPrefix,
     accepts,
@@ -106,7 +112,7 @@ class SpeechCTClipPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, SpeechCTClipModel):
             for projection in (module.ct_projection, module.speech_projection, module.text_projection):
-                init.normal_(projection.weight, std=projection.in_features**-0.5)
+                init_projection_head(projection)
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
             init.constant_(module.speech_logit_scale, self.config.speech_logit_scale_init_value)
         elif isinstance(module, LayerWeightedSum):
@@ -150,9 +156,9 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             config.speech_pooling_heads,
             config.speech_pooling_intermediate_size or 4 * speech_hidden,
         )
-        self.ct_projection = nn.Linear(config.ct_config.pooled_size, config.projection_dim, bias=False)
-        self.speech_projection = nn.Linear(speech_hidden, config.projection_dim, bias=False)
-        self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
+        self.ct_projection = projection_head(config.ct_config.pooled_size, config.projection_dim)
+        self.speech_projection = projection_head(speech_hidden, config.projection_dim)
+        self.text_projection = projection_head(config.text_config.hidden_size, config.projection_dim)
         self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
         self.speech_logit_scale = nn.Parameter(torch.tensor(config.speech_logit_scale_init_value))
         self.post_init()
