@@ -23,6 +23,7 @@ from transformers import (
 )
 
 from modeling_speechct.hub import convert_whisper_ctranslate2 as cw
+from modeling_speechct.hub import whisper_ctranslate2_weights as ww
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 from ctranslate2.converters import TransformersConverter  # noqa: E402
@@ -99,14 +100,14 @@ def exported(tmp_path_factory):
 
 def _read(folder):
     data, _ = cw.read_model_bytes([folder / "model.bin"])
-    return cw.parse_ctranslate2_model(data, str(folder / "model.bin"))
+    return ww.parse_ctranslate2_model(data, str(folder / "model.bin"))
 
 
 def test_float32_export_round_trips_exactly(exported):
     model, _, ct2_f32, _ = exported
     ct2 = _read(ct2_f32)
     assert (ct2.binary_version, ct2.spec) == (6, "WhisperSpec")
-    state, report = cw.ct2_whisper_state_dict(ct2)
+    state, report = ww.ct2_whisper_state_dict(ct2)
     reference = model.state_dict()
     assert set(state) == set(reference)
     for key, value in reference.items():
@@ -116,7 +117,7 @@ def test_float32_export_round_trips_exactly(exported):
 
 def test_float16_export_matches_fp16_rounding(exported):
     model, _, _, ct2_f16 = exported
-    state, report = cw.ct2_whisper_state_dict(_read(ct2_f16))
+    state, report = ww.ct2_whisper_state_dict(_read(ct2_f16))
     assert "float16" in report.source_dtypes
     for key, value in model.state_dict().items():
         # fp16 → fp32 widening is exact, so the result is exactly the original rounded to fp16.
@@ -128,7 +129,7 @@ def test_config_and_encoder_outputs_agree_with_both_oracles(exported):
     tokenizer = WhisperTokenizer.from_pretrained(hf_dir)
     token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIALS}
     ct2_config = json.loads((ct2_f32 / "config.json").read_text())
-    converted, _ = cw.build_whisper(_read(ct2_f32), ct2_config, token_ids)
+    converted, _ = ww.build_whisper(_read(ct2_f32), ct2_config, token_ids)
     for name in ("vocab_size", "num_mel_bins", "d_model", "encoder_layers", "decoder_layers", "encoder_ffn_dim"):
         assert getattr(converted.config, name) == getattr(model.config, name), name
     assert converted.config.decoder_start_token_id == model.config.decoder_start_token_id
@@ -178,8 +179,8 @@ def test_truncated_and_corrupt_files_are_refused(exported, tmp_path):
     for name, blob in cases.items():
         path = tmp_path / name
         path.write_bytes(blob)
-        with pytest.raises(cw.CTranslate2FormatError, match=name):
-            cw.parse_ctranslate2_model(cw.read_model_bytes([path])[0], str(path))
+        with pytest.raises(ww.CTranslate2FormatError, match=name):
+            ww.parse_ctranslate2_model(cw.read_model_bytes([path])[0], str(path))
 
 
 def test_sha256_mismatch_is_refused(exported, tmp_path):
@@ -191,8 +192,8 @@ def test_sha256_mismatch_is_refused(exported, tmp_path):
 def test_unexpected_variable_is_refused(exported):
     ct2 = _read(exported[2])
     ct2.variables["encoder/layer_0/self_attention/linear_0/weight_scale"] = np.ones(3, np.float32)
-    with pytest.raises(cw.CTranslate2FormatError, match="unexpected CTranslate2 Whisper variable"):
-        cw.ct2_whisper_state_dict(ct2)
+    with pytest.raises(ww.CTranslate2FormatError, match="unexpected CTranslate2 Whisper variable"):
+        ww.ct2_whisper_state_dict(ct2)
 
 
 def test_missing_wheel_names_the_package(monkeypatch):
@@ -258,7 +259,7 @@ def test_tiny_en_tower_resolves_from_the_installed_wheel(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "towers" / "whisper-tiny.en" / "conversion_report.json").read_text())
     assert report["source_sha256"] == cw.WHEEL_SOURCES["tiny.en"].model_sha256
     located = cw.locate_wheel_whisper("tiny.en")
-    ct2 = cw.parse_ctranslate2_model(cw.read_model_bytes(located.model_parts)[0])
+    ct2 = ww.parse_ctranslate2_model(cw.read_model_bytes(located.model_parts)[0])
     expected = torch.from_numpy(ct2.variables["encoder/conv1/weight"].astype(np.float32))
     encoder = WhisperModel.from_pretrained(folder).encoder
     torch.testing.assert_close(encoder.conv1.weight.detach(), expected)

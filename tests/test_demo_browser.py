@@ -51,7 +51,7 @@ def test_upload_click_and_read_the_findings_in_a_real_browser(tmp_path):
                 [c.strip() for c in rows.nth(i).locator("[role=gridcell]").all_inner_texts()]
                 for i in range(1, rows.count())
             ]
-            if os.environ.get("SPEECHCT_DEMO_SCREENSHOT"):  # README's figure: SPEECHCT_DEMO_SCREENSHOT=docs/demo.png
+            if os.environ.get("SPEECHCT_DEMO_SCREENSHOT"):  # SPEECHCT_DEMO_SCREENSHOT=docs/demo.png (docs/hub.md)
                 page.screenshot(path=os.environ["SPEECHCT_DEMO_SCREENSHOT"], full_page=True)
             views = page.locator("#views img")
             assert views.count() == 1 and views.first.get_attribute("src")

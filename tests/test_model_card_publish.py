@@ -18,7 +18,8 @@ from tiny_folder import save_tiny_folder, wave
 from transformers import pipeline
 from volumes import SPACING, canonical_volume
 
-from modeling_speechct.hub.model_card import PIPELINE_TAG, write_model_card
+from modeling_speechct.hub.model_card import write_model_card
+from modeling_speechct.hub.model_index import PIPELINE_TAG
 from modeling_speechct.hub.publish import PublishError, export_folder, publish, remote_code_problems, upload
 from modeling_speechct.labels import CT_RATE_LABELS
 from modeling_speechct.training.arguments import DistillArguments

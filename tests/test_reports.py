@@ -7,7 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from modeling_speechct.data.reports import SEVERITY_WORDS, SIDE_WORDS, describes, negates, write_report
+from modeling_speechct.data.report_vocabulary import SEVERITY_WORDS, SIDE_WORDS
+from modeling_speechct.data.reports import describes, negates, write_report
 from modeling_speechct.labels import CT_RATE_LABELS, Finding
 
 LOBES = ("right upper lobe", "right middle lobe", "right lower lobe", "left upper lobe", "left lower lobe", "lingula")

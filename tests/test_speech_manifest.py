@@ -20,7 +20,7 @@ from modeling_speechct.data.speech_manifest import (
     read_speech_manifest,
     write_speech_manifest,
 )
-from modeling_speechct.data.tts import HELD_OUT_ENGINES, get_backend
+from modeling_speechct.data.tts_engines import HELD_OUT_ENGINES, get_backend
 from modeling_speechct.training.rows import student_rows
 from modeling_speechct.training.speech_tower import HELD_OUT, speak, training_voices
 

@@ -14,7 +14,7 @@ from modeling_speechct.data.benchmark_build import (
     speech_manifest_path,
 )
 from modeling_speechct.data.speech_manifest import check_training_speech, read_speech_manifest
-from modeling_speechct.data.tts import HELD_OUT_ENGINES
+from modeling_speechct.data.tts_engines import HELD_OUT_ENGINES
 from modeling_speechct.training.rows import VoiceSampledRows
 
 

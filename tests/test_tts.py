@@ -14,17 +14,15 @@ import pytest
 import soundfile as sf
 
 from modeling_speechct.data.reports import write_report
-from modeling_speechct.data.tts import (
+from modeling_speechct.data.tts import SpeechJob, plan_speech, synthesize_all
+from modeling_speechct.data.tts_engines import (
     PITCH_RANGE,
     RATE_RANGE,
     EspeakBackend,
     FliteBackend,
     KokoroBackend,
-    SpeechJob,
     get_backend,
-    plan_speech,
     speakable,
-    synthesize_all,
 )
 from modeling_speechct.labels import Finding
 

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from modeling_speechct.data import tts
 from modeling_speechct.data.benchmark_build import plan_benchmark_speech
-from modeling_speechct.data.tts import HELD_OUT_ENGINES, PiperBackend, get_backend, require_training_engines
+from modeling_speechct.data.tts_engines import HELD_OUT_ENGINES, PiperBackend, get_backend, require_training_engines
 from modeling_speechct.training.speech_tower import speak, training_voices
 
 SENTENCE = "The lungs are clear. No pleural effusion."

@@ -18,7 +18,7 @@ from modeling_speechct.data import tts
 from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
 from modeling_speechct.data.ctrate import load_ct_rate
 from modeling_speechct.data.speech_manifest import read_speech_manifest, write_speech_manifest
-from modeling_speechct.data.tts import PiperBackend
+from modeling_speechct.data.tts_engines import PiperBackend
 from modeling_speechct.evaluation.voice_robustness import RobustnessConfig, run_voice_robustness
 from modeling_speechct.training.tiny import tiny_speechct_config
 from scripts import load_script

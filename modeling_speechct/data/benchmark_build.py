@@ -109,7 +109,7 @@ def write_tables(root: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def spoken_text(row: dict[str, Any]) -> str:
-    """What the benchmark speaks for a report: its findings as written (the engines apply `tts.speakable`). One
+    """What the benchmark speaks for a report: its findings as written (the engines apply `tts_engines.speakable`). One
     function, so an evaluation that re-speaks a report (`voice_robustness`) says exactly what the build said; it
     takes a build row or a `ctrate.load_ct_rate` row (both carry `findings`)."""
     return row["findings"]
@@ -123,9 +123,10 @@ def speech_manifest_path(root: Path) -> Path:
 
 
 def plan_benchmark_speech(texts_and_paths: list[tuple[str, Path]], backends, seed: int) -> list:
-    """The benchmark's speech plan (`tts.plan_speech`), refusing held-out engines (`tts.HELD_OUT_ENGINES`): the
+    """The benchmark's speech plan (`tts.plan_speech`), refusing held-out engines (`tts_engines.HELD_OUT_ENGINES`): the
     benchmark's speech is training data, so an engine kept for evaluation must never be heard in it."""
-    from .tts import plan_speech, require_training_engines
+    from .tts import plan_speech
+    from .tts_engines import require_training_engines
 
     backends = list(backends)
     require_training_engines(backends, "benchmark_build.plan_benchmark_speech")
@@ -212,7 +213,7 @@ def rebuild_speech_manifest(config: BuildConfig, verify: int = 4) -> Path:
     """Write the speech manifest of a benchmark built before builds wrote one, from its tables and seeded plan,
     after checking the plan: every wav must exist and `verify` of them (a seeded sample) must be reproduced byte
     for byte by re-speaking them with the planned engine, voice, rate and pitch (the engines are deterministic)."""
-    from .tts import get_backend
+    from .tts_engines import get_backend
 
     rows = rows_from_tables(config)
     plan = benchmark_speech_plan(config, rows)

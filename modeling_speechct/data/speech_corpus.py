@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from .tts import speakable
+from .tts_engines import speakable
 
 # Wav2Vec2CTCTokenizer's conventions: index 0 is the CTC blank (its pad token), "|" delimits words.
 CTC_VOCAB: tuple[str, ...] = ("<pad>", "<unk>", "|", "'", *"abcdefghijklmnopqrstuvwxyz")

@@ -1,7 +1,7 @@
 """Which engine, voice, rate and pitch spoke each wav: `speech_manifest.csv`, written next to the speech.
 
-Why: a wav does not say which engine made it, yet the held-out engines (`tts.HELD_OUT_ENGINES`) must never be heard
-in training. The manifest is that provenance on disk, so a training loader can refuse held-out speech
+Why: a wav does not say which engine made it, yet the held-out engines (`tts_engines.HELD_OUT_ENGINES`) must never
+be heard in training. The manifest is that provenance on disk, so a training loader can refuse held-out speech
 (`check_training_speech`) and an evaluation can name the voices it compares.
 
 One row per wav, columns `MANIFEST_COLUMNS`; `wav` is relative to the manifest's own folder (the CT-RATE layout's
@@ -18,7 +18,8 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from .ctrate import write_csv_atomic
-from .tts import HELD_OUT_ENGINES, SpeechJob, get_backend, require_training_engines
+from .tts import SpeechJob
+from .tts_engines import HELD_OUT_ENGINES, get_backend, require_training_engines
 
 MANIFEST_NAME = "speech_manifest.csv"
 MANIFEST_COLUMNS = ("name", "split", "wav", "backend", "voice", "rate", "pitch")

@@ -1,6 +1,6 @@
 """The spoken renditions a voice-robustness run compares, each report said three ways:
 
-- `held_out`: by the held-out engine (`tts.HELD_OUT_ENGINES`, Piper), which no training stage has heard;
+- `held_out`: by the held-out engine (`tts_engines.HELD_OUT_ENGINES`, Piper), which no training stage has heard;
 - `training`: in the training voice the benchmark build gave it (its wav, named by the build's speech manifest), or
   re-spoken by the training engines when the build has no manifest listing those wavs;
 - `training_2`: in a second training voice, from another training engine, so that two training voices can be
@@ -28,7 +28,8 @@ from .speech_manifest import (
     refuse_held_out,
     write_speech_manifest,
 )
-from .tts import HELD_OUT_ENGINES, PITCH_RANGE, RATE_RANGE, SpeechJob, get_backend, plan_speech, synthesize_all
+from .tts import SpeechJob, plan_speech, synthesize_all
+from .tts_engines import HELD_OUT_ENGINES, PITCH_RANGE, RATE_RANGE, get_backend
 
 KINDS = ("held_out", "training", "training_2")
 
@@ -47,7 +48,7 @@ def held_out_plan(texts_paths: list[tuple[str, Path]], engine: str, seed: int) -
     """The held-out engine's plan (its voices, seeded rates as the benchmark draws them); refuses a training engine,
     which would make the comparison meaningless."""
     if get_backend(engine).name not in HELD_OUT_ENGINES:
-        raise ValueError(f"held-out engine {engine!r} is not one of tts.HELD_OUT_ENGINES {HELD_OUT_ENGINES}.")
+        raise ValueError(f"held-out engine {engine!r} is not one of tts_engines.HELD_OUT_ENGINES {HELD_OUT_ENGINES}.")
     return plan_speech(texts_paths, [engine], seed)
 
 
@@ -114,7 +115,7 @@ def make_renditions(
     progress: bool = True,
 ) -> dict[str, Rendition]:
     """The three renditions of `rows` (`ctrate.load_ct_rate` rows), synthesising (or reusing) what is needed."""
-    from .tts import require_training_engines
+    from .tts_engines import require_training_engines
 
     require_training_engines(training_engines, "voice_renditions.make_renditions (training voices)")
     names = [r["volume_name"] for r in rows]

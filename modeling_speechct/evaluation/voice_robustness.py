@@ -1,6 +1,6 @@
 """Does a speech student hear a TTS engine it never heard in training? Voice robustness in one run.
 
-The first N reports of a split are spoken by the held-out engine (Piper, `tts.HELD_OUT_ENGINES`) and in training
+The first N reports of a split are spoken by the held-out engine (Piper, `tts_engines.HELD_OUT_ENGINES`) and in training
 voices (`voice_renditions`), and the same figures are measured for both (`voice_robustness_figures`):
 
 - speech → text R@1 / R@5 among the N reports, and the mean cos(speech, text of the same report);
@@ -71,11 +71,11 @@ def check_config(config: RobustnessConfig) -> None:
         raise ValueError(f"num_reports must be at least 2 (retrieval needs other reports), got {config.num_reports}.")
     if not 1 <= config.demo_reports <= config.num_reports:
         raise ValueError(f"demo_reports must lie in [1, num_reports={config.num_reports}], got {config.demo_reports}.")
-    from ..data.tts import HELD_OUT_ENGINES, get_backend, require_training_engines
+    from ..data.tts_engines import HELD_OUT_ENGINES, get_backend, require_training_engines
 
     if get_backend(config.held_out_engine).name not in HELD_OUT_ENGINES:
         raise ValueError(
-            f"held-out engine {config.held_out_engine!r} is not one of tts.HELD_OUT_ENGINES {HELD_OUT_ENGINES}."
+            f"held-out engine {config.held_out_engine!r} is not one of tts_engines.HELD_OUT_ENGINES {HELD_OUT_ENGINES}."
         )
     require_training_engines(config.training_engines, "voice_robustness (training voices)")
     if config.prompt_voices < 1 or config.n_resamples < 1:

@@ -21,7 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .model_card import BENCHMARK_ENTRIES, ResultsFile, hub_id, load_results, write_model_card
+from .card_sections import hub_id
+from .model_card import write_model_card
+from .model_index import BENCHMARK_ENTRIES
+from .results_files import ResultsFile, load_results
 
 RESULTS_DIR = "eval_results"
 RESULTS_FILE = "eval_results.json"  # what the training loop writes beside the final weights
@@ -164,7 +167,7 @@ def export_folder(
             `discover`, those found next to the model are added (`discover_results`).
         repo_id: the Hub repository the card's snippets name.
         benchmark_entry: which model of a run_benchmark results.json this is (default: from the folder layout).
-        dataset: "ct-rate" or "benchmark" when the data folder does not tell (`model_card.describe_dataset`).
+        dataset: "ct-rate" or "benchmark" when the data folder does not tell (`model_index.describe_dataset`).
     """
     from .. import SpeechCTClipModel, SpeechCTClipProcessor
 

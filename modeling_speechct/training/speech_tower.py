@@ -27,7 +27,8 @@ from ..data.speech_manifest import (
     refuse_held_out,
     write_speech_manifest,
 )
-from ..data.tts import get_backend, plan_speech, require_training_engines, synthesize_all
+from ..data.tts import plan_speech, synthesize_all
+from ..data.tts_engines import get_backend, require_training_engines
 
 SAMPLING_RATE = 16000
 # The pretrained tower shipped inside the package (see its README for how it was made and how well it hears).
@@ -287,7 +288,7 @@ def write_speech_tower_card(
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    from ..data.tts import PITCH_RANGE, RATE_RANGE
+    from ..data.tts_engines import PITCH_RANGE, RATE_RANGE
 
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
