@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from transformers import AutoConfig, PreTrainedConfig
 
 from .configuration_ct_vit import CTViTConfig
+from .sub_configs import as_sub_config
 
 SPEECH_POOLING_MODES = ("mean", "attention", "cls_transformer")
 DISTILL_LOSSES = ("cosine", "similarity")
@@ -16,17 +17,6 @@ TEXT_POOLING_MODES = ("cls", "mean")
 # Tiny towers for tests and smoke runs; real runs pass real configs (or use `from_tower_pretrained`).
 _DEFAULT_SPEECH = {"model_type": "whisper"}
 _DEFAULT_TEXT = {"model_type": "bert"}
-
-
-def _as_config(value: PreTrainedConfig | dict | None, default: dict, name: str) -> PreTrainedConfig:
-    if isinstance(value, PreTrainedConfig):
-        return value
-    value = dict(default if value is None else value)
-    model_type = value.pop("model_type", None)
-    if model_type is None:
-        raise ValueError(f"`{name}` needs a `model_type` (e.g. 'whisper', 'hubert', 'bert'); got keys {sorted(value)}.")
-    value.pop("transformers_version", None)
-    return AutoConfig.for_model(model_type, **value)
 
 
 class SpeechCTClipConfig(PreTrainedConfig):
@@ -103,8 +93,8 @@ class SpeechCTClipConfig(PreTrainedConfig):
             self.ct_config = CTViTConfig(**ct)
         elif self.ct_config is None:
             self.ct_config = CTViTConfig()
-        self.speech_config = _as_config(self.speech_config, _DEFAULT_SPEECH, "speech_config")
-        self.text_config = _as_config(self.text_config, _DEFAULT_TEXT, "text_config")
+        self.speech_config = as_sub_config(self.speech_config, _DEFAULT_SPEECH, "speech_config")
+        self.text_config = as_sub_config(self.text_config, _DEFAULT_TEXT, "text_config")
         super().__post_init__(**kwargs)
         self._validate_choices()
 

@@ -35,6 +35,8 @@ from .towers import (
     accepts,
     build_audio_encoder,
     build_text_encoder,
+    check_audio_input,
+    encode_frames,
     final_norm,
     keep_frozen_in_eval,
     layer_stack,
@@ -42,6 +44,9 @@ from .towers import (
     load_tower,
     run_until,
     train_top_layers,
+)
+from .towers import (
+    frame_mask as audio_frame_mask,
 )
 from .validation import require_finite, require_ndim, require_same_batch
 
@@ -251,54 +256,16 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         return window, overlap, fixed
 
     def _check_speech(self, speech_values: torch.Tensor, mask: torch.Tensor | None) -> None:
-        if self.speech_input_name == "input_values":
-            require_ndim("speech_values", speech_values, 2, "waveforms (batch, samples)")
-        else:
-            require_ndim("speech_values", speech_values, 3, "spectrograms (batch, mel_bins, frames)")
-            bins = getattr(self.config.speech_config, "num_mel_bins", None)
-            if bins is not None and speech_values.shape[1] != bins:
-                raise ValueError(
-                    f"`speech_values` has {speech_values.shape[1]} mel bins; the speech tower takes {bins}."
-                )
-        if speech_values.shape[-1] == 0:
-            raise ValueError("`speech_values` is empty (0 samples/frames).")
-        require_finite("speech_values", speech_values)
-        if mask is not None:
-            if mask.shape != (speech_values.shape[0], speech_values.shape[-1]):
-                raise ValueError(
-                    f"`speech_attention_mask` has shape {tuple(mask.shape)}; expected (batch, length) = "
-                    f"{(speech_values.shape[0], speech_values.shape[-1])}."
-                )
-            empty = (mask.sum(dim=-1) == 0).nonzero().flatten().tolist()
-            if empty:
-                raise ValueError(f"`speech_attention_mask` rows {empty} are all zero: those recordings are empty.")
+        check_audio_input(self.speech_model, self.config.speech_config, speech_values, mask)
 
     def _frame_mask(self, input_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
         """Which encoder output frames carry audio, from the input-unit mask."""
-        lengths = input_mask.sum(dim=-1)
-        to_frames = getattr(self.speech_model, "_get_feat_extract_output_lengths", None)
-        if to_frames is not None:
-            frame_lengths = to_frames(lengths).long()
-        else:
-            frame_lengths = torch.ceil(lengths * num_frames / input_mask.shape[-1]).long()
-        return torch.arange(num_frames, device=input_mask.device)[None, :] < frame_lengths[:, None]
+        return audio_frame_mask(self.speech_model, input_mask, num_frames)
 
     def _encode_speech_frames(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ModelOutput]:
         """Run the speech tower on same-length inputs and pool each row into one vector."""
-        kwargs: dict[str, Any] = {self.speech_input_name: values}
-        if accepts(self.speech_model, "attention_mask"):
-            kwargs["attention_mask"] = mask.long()
-        if self.speech_layer_weights is not None:
-            kwargs["output_hidden_states"] = True
-        outputs = self.speech_model(**kwargs, return_dict=True)
-        hidden = (
-            self.speech_layer_weights(outputs.hidden_states)
-            if self.speech_layer_weights is not None
-            else outputs.last_hidden_state
-        )
-        frame_mask = self._frame_mask(mask, hidden.shape[1])
-        pooled = self._pool_frames(hidden, frame_mask)
-        return pooled, outputs
+        hidden, frames, outputs = encode_frames(self.speech_model, values, mask, self.speech_layer_weights)
+        return self._pool_frames(hidden, frames), outputs
 
     def _pool_frames(self, hidden: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """One vector per window: optional masked striding, then the configured pooling."""

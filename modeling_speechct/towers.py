@@ -19,7 +19,10 @@ import torch
 from torch import nn
 from transformers import AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+from transformers.utils import ModelOutput
 from transformers.utils import logging as hf_logging
+
+from .validation import require_finite, require_ndim
 
 AUDIO_INPUT_NAMES = ("input_values", "input_features")
 
@@ -200,3 +203,61 @@ def keep_frozen_in_eval(modules: Iterable[nn.Module]) -> None:
     (and a cache of their output stays valid)."""
     for module in modules:
         module.eval()
+
+
+def check_audio_input(
+    encoder: nn.Module, config: PreTrainedConfig, values: torch.Tensor, mask: torch.Tensor | None, name: str = "speech"
+) -> None:
+    """Refuse what an audio encoder cannot read, naming the argument: the wrong rank, the wrong number of mel
+    bins, no samples, NaN/inf, a mask of another shape, or recordings whose mask is all zero (empty audio)."""
+    if encoder.main_input_name == "input_values":
+        require_ndim(f"{name}_values", values, 2, "waveforms (batch, samples)")
+    else:
+        require_ndim(f"{name}_values", values, 3, "spectrograms (batch, mel_bins, frames)")
+        bins = getattr(config, "num_mel_bins", None)
+        if bins is not None and values.shape[1] != bins:
+            raise ValueError(f"`{name}_values` has {values.shape[1]} mel bins; the {name} tower takes {bins}.")
+    if values.shape[-1] == 0:
+        raise ValueError(f"`{name}_values` is empty (0 samples/frames).")
+    require_finite(f"{name}_values", values)
+    if mask is not None:
+        if mask.shape != (values.shape[0], values.shape[-1]):
+            raise ValueError(
+                f"`{name}_attention_mask` has shape {tuple(mask.shape)}; expected (batch, length) = "
+                f"{(values.shape[0], values.shape[-1])}."
+            )
+        empty = (mask.sum(dim=-1) == 0).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"`{name}_attention_mask` rows {empty} are all zero: those recordings are empty.")
+
+
+def frame_mask(encoder: nn.Module, input_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Which output frames of an audio encoder carry audio, from the mask over its input samples / feature frames
+    (the convolutional front-end's own length formula where it has one, else proportionally)."""
+    lengths = input_mask.sum(dim=-1)
+    to_frames = getattr(encoder, "_get_feat_extract_output_lengths", None)
+    if to_frames is not None:
+        frame_lengths = to_frames(lengths).long()
+    else:
+        frame_lengths = torch.ceil(lengths * num_frames / input_mask.shape[-1]).long()
+    return torch.arange(num_frames, device=input_mask.device)[None, :] < frame_lengths[:, None]
+
+
+def encode_frames(
+    encoder: nn.Module,
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    layer_weights: nn.Module | None = None,
+    all_layers: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, ModelOutput]:
+    """Run an audio encoder: `(frames (batch, T, hidden), frame mask (batch, T), the encoder's output)`; with
+    `layer_weights` (a `pooling.LayerWeightedSum`) the frames are its mix of every hidden layer. `all_layers`
+    keeps every hidden layer in the output without mixing them (a frozen tower run under `no_grad`, mixed after)."""
+    kwargs: dict[str, Any] = {encoder.main_input_name: values}
+    if accepts(encoder, "attention_mask"):
+        kwargs["attention_mask"] = mask.long()
+    if layer_weights is not None or all_layers:
+        kwargs["output_hidden_states"] = True
+    outputs = encoder(**kwargs, return_dict=True)
+    hidden = layer_weights(outputs.hidden_states) if layer_weights is not None else outputs.last_hidden_state
+    return hidden, frame_mask(encoder, mask, hidden.shape[1]), outputs

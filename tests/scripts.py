@@ -1,6 +1,6 @@
 """Load a command-line script of the repository (`eval/…`, `train/…`, `model_cards/…`) as a module, by its path.
 
-The scripts are not a package and must not be made importable by editing `sys.path`; a test that calls their
+The scripts are not a package and must not be made importable by editing the import path; a test that calls their
 functions loads the file under a private name instead."""
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def loaded(tmp_path_factory):
         # A module cache imported earlier in this process would shadow ours: import `evaluate_modules` afresh.
         for key in [k for k in sys.modules if k == "evaluate_modules" or k.startswith("evaluate_modules.")]:
             mp.delitem(sys.modules, key)
-        mp.syspath_prepend(str(modules_cache))
+        mp.syspath_prepend(str(modules_cache))  # what `import evaluate` does for its own cache, for the redirected one
         try:
             modules = {name: load_metric(name, cache_dir=str(data_cache)) for name in METRIC_MODULES}
             modules["retrieval_embeddings"] = load_metric("retrieval_recall", "embeddings", cache_dir=str(data_cache))

@@ -1,5 +1,5 @@
 """The package's layout rules (issue 16): no import cycle between its modules, the Hub bundle at the top level
-imports only the top level, and no file of the repository edits `sys.path`."""
+imports only the top level, and no file of the repository edits the import path (`sys` . `path`)."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_the_hub_bundle_imports_nothing_from_the_subpackages():
     assert not {name: found for name, found in leaks.items() if found}
 
 
-def test_no_python_file_of_the_repository_edits_sys_path():
+def test_no_python_file_of_the_repository_edits_the_import_path():
     offenders = []
     for path in ROOT.rglob("*.py"):
         if {".venv", ".git", "fixtures"} & set(path.relative_to(ROOT).parts):
