@@ -1,4 +1,5 @@
-"""speechct-clip: speech, 3D CT and text in one embedding space, on Hugging Face transformers.
+"""speechct-clip: speech, 3D CT and text in one embedding space, on Hugging Face transformers (SpeechCT-CLIP, its
+CT-CLIP teacher, SpeechCLIP / SpeechCLIP+).
 
 Importing the package registers its configs and models with the Auto classes, and marks them for
 `register_for_auto_class` so that `save_pretrained` writes a folder that also loads with `trust_remote_code=True`
@@ -9,9 +10,11 @@ pipelines (`pipeline_speechct_clip.py`).
 from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from .configuration_ct_vit import CTViTConfig
+from .configuration_speechclip import SpeechClipConfig
 from .configuration_speechct_clip import SpeechCTClipConfig
 from .feature_extraction_ct import CTFeatureExtractor, CTVolumeDataset
 from .modeling_ct_vit import CTViTModel, CTViTModelOutput, CTViTPreTrainedModel
+from .modeling_speechclip import SpeechClipModel, SpeechClipOutput, SpeechClipPreTrainedModel, SpeechClipSpeechOutput
 from .modeling_speechct_clip import (
     SpeechCTClipModel,
     SpeechCTClipOutput,
@@ -24,10 +27,16 @@ from .processing_speechct_clip import SpeechCTClipProcessor
 
 AutoConfig.register(CTViTConfig.model_type, CTViTConfig, exist_ok=True)
 AutoConfig.register(SpeechCTClipConfig.model_type, SpeechCTClipConfig, exist_ok=True)
+AutoConfig.register(SpeechClipConfig.model_type, SpeechClipConfig, exist_ok=True)
 AutoModel.register(CTViTConfig, CTViTModel, exist_ok=True)
 AutoModel.register(SpeechCTClipConfig, SpeechCTClipModel, exist_ok=True)
+AutoModel.register(SpeechClipConfig, SpeechClipModel, exist_ok=True)
 AutoProcessor.register(SpeechCTClipConfig, SpeechCTClipProcessor, exist_ok=True)
-for _config_class, _model_class in ((CTViTConfig, CTViTModel), (SpeechCTClipConfig, SpeechCTClipModel)):
+for _config_class, _model_class in (
+    (CTViTConfig, CTViTModel),
+    (SpeechCTClipConfig, SpeechCTClipModel),
+    (SpeechClipConfig, SpeechClipModel),
+):
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
 SpeechCTClipProcessor.register_for_auto_class("AutoProcessor")
@@ -46,6 +55,11 @@ __all__ = [
     "SpeechCTClipPreTrainedModel",
     "SpeechCTClipProcessor",
     "SpeechCTClipSpeechOutput",
+    "SpeechClipConfig",
+    "SpeechClipModel",
+    "SpeechClipOutput",
+    "SpeechClipPreTrainedModel",
+    "SpeechClipSpeechOutput",
     "SpeechPrefix",
     "ZeroShotCTClassificationPipeline",
 ]

@@ -1,5 +1,5 @@
 """Losses shared by the family: symmetric InfoNCE over the global batch (optionally with same-item negatives
-masked), cosine and similarity distillation.
+masked), cosine and similarity distillation, CIF's quantity loss.
 
 Across processes the contrast gathers embeddings *with gradients* (`torch.distributed.nn.functional.all_gather`;
 `accelerator.gather` is not differentiable) and scores the local rows against all rows with offset labels
@@ -107,3 +107,9 @@ def similarity_distillation_loss(
     rows = kl(teacher_scale * teacher @ all_anchor.T, student_scale * student @ all_anchor.T)
     columns = kl(teacher_scale * anchor @ all_teacher.T, student_scale * anchor @ all_student.T)
     return (rows + columns) / 2
+
+
+def quantity_loss(alpha_sum: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CIF's quantity loss: mean |sum(alpha) - target| over the batch (SpeechCLIP+: weight 0.25, target frames / 20
+    or the caption's subword count)."""
+    return (alpha_sum - target.to(alpha_sum.dtype)).abs().mean()

@@ -18,16 +18,22 @@ def masked_mean(hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch
 
 
 class LayerWeightedSum(nn.Module):
-    """Softmax-weighted sum of all hidden layers, weights initialised equal (SpeechCLIP's HuBERT feature mix)."""
+    """Softmax-weighted sum of all hidden layers, weights initialised equal (SpeechCLIP's HuBERT feature mix).
 
-    def __init__(self, num_layers: int):
+    `layer_norm=True` normalises each layer over its features first (no affine parameters, so the state dict is
+    the same): SpeechCLIP's large variant, whose upper HuBERT layers have much larger norms than the lower ones."""
+
+    def __init__(self, num_layers: int, layer_norm: bool = False):
         super().__init__()
         self.weights = nn.Parameter(torch.zeros(num_layers))
+        self.layer_norm = layer_norm
 
     def forward(self, hidden_states: tuple[torch.Tensor, ...]) -> torch.Tensor:
         if len(hidden_states) != self.weights.numel():
             raise ValueError(f"LayerWeightedSum expects {self.weights.numel()} layers, got {len(hidden_states)}.")
         stacked = torch.stack(hidden_states, dim=0)
+        if self.layer_norm:
+            stacked = F.layer_norm(stacked, stacked.shape[-1:])
         return torch.einsum("l,l...->...", self.weights.softmax(dim=0).to(stacked.dtype), stacked)
 
 
@@ -68,12 +74,16 @@ class AttentionPooling(nn.Module):
         return attention.out_proj(values)
 
 
-class CLSTransformerPooling(nn.Module):
-    """Prepend a learnable CLS token, run one post-LN transformer layer, read the CLS (SpeechCLIP parallel)."""
+class PrefixTransformer(nn.Module):
+    """Prepend `num_prefix` learnable tokens to the frames and run one post-LN GELU transformer layer over both;
+    returns every position, `(batch, num_prefix + frames, hidden)`. SpeechCLIP's branches read their tokens from
+    it: one CLS (parallel), K CLS (cascaded), or 1 + K sharing the layer (hybrid); with 0 it is a plain layer."""
 
-    def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int, dropout: float = 0.1):
+    def __init__(self, num_prefix: int, hidden_size: int, num_heads: int, intermediate_size: int, dropout: float = 0.1):
         super().__init__()
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, hidden_size))
+        self.num_prefix = num_prefix
+        if num_prefix:
+            self.cls_token = nn.Parameter(torch.zeros(1, num_prefix, hidden_size))
         self.layer = nn.TransformerEncoderLayer(
             hidden_size,
             num_heads,
@@ -86,13 +96,24 @@ class CLSTransformerPooling(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         batch = hidden_states.shape[0]
-        cls = self.cls_token.expand(batch, -1, -1).to(hidden_states.dtype)
-        hidden_states = torch.cat((cls, hidden_states), dim=1)
+        if self.num_prefix:
+            cls = self.cls_token.expand(batch, -1, -1).to(hidden_states.dtype)
+            hidden_states = torch.cat((cls, hidden_states), dim=1)
         padding = None
         if mask is not None:
-            keep = torch.cat((mask.new_ones(batch, 1), mask), dim=1).bool()
+            keep = torch.cat((mask.new_ones(batch, self.num_prefix), mask), dim=1).bool()
             padding = ~keep
-        return self.layer(hidden_states, src_key_padding_mask=padding)[:, 0]
+        return self.layer(hidden_states, src_key_padding_mask=padding)
+
+
+class CLSTransformerPooling(PrefixTransformer):
+    """Prepend a learnable CLS token, run one post-LN transformer layer, read the CLS (SpeechCLIP parallel)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int, dropout: float = 0.1):
+        super().__init__(1, hidden_size, num_heads, intermediate_size, dropout)
+
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return super().forward(hidden_states, mask)[:, 0]
 
 
 def stride_frames(hidden: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,12 +1,13 @@
-"""Tiny tower configs: a whole SpeechCT-CLIP in ~100k parameters for tests, smoke runs and benchmarks on a CPU."""
+"""Tiny tower configs: a whole SpeechCT-CLIP or SpeechCLIP in ~100k parameters for tests, smoke runs and benchmarks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from transformers import BertConfig, HubertConfig, PreTrainedConfig, Wav2Vec2Config, WhisperConfig
+from transformers import BertConfig, CLIPConfig, HubertConfig, PreTrainedConfig, Wav2Vec2Config, WhisperConfig
 
 from ..configuration_ct_vit import CTViTConfig
+from ..configuration_speechclip import SpeechClipConfig
 from ..configuration_speechct_clip import SpeechCTClipConfig
 
 
@@ -79,3 +80,26 @@ def tiny_speechct_config(speech: str = "hubert", **overrides: Any) -> SpeechCTCl
         speech_window_overlap_seconds=0.005,
     )
     return SpeechCTClipConfig(**{**values, **overrides})
+
+
+def tiny_clip_config(**overrides: Any) -> CLIPConfig:
+    """A one-layer CLIP over 32 × 32 images (8 × 8 patches) and a 60-subword vocabulary ([SOT] 58, [EOT] 59)."""
+    text = dict(vocab_size=60, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+                max_position_embeddings=16, bos_token_id=58, eos_token_id=59, pad_token_id=0)  # fmt: skip
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=32,
+                  patch_size=8)  # fmt: skip
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=16, **overrides)
+
+
+def tiny_speechclip_config(mode: str = "parallel", speech: str = "hubert", **overrides: Any) -> SpeechClipConfig:
+    """A whole tiny SpeechCLIP in `mode`, 4 keywords, CIF firing every 2 frames' worth of target."""
+    values: dict[str, Any] = dict(
+        speech_config=tiny_speech_config(speech),
+        clip_config=tiny_clip_config(),
+        mode=mode,
+        num_heads=4,
+        num_keywords=4,
+        cif_max_tokens=10,
+        cif_frames_per_token=2.0,
+    )
+    return SpeechClipConfig(**{**values, **overrides})
