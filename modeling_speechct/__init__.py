@@ -23,6 +23,7 @@ from .modeling_speechct_clip import (
     SpeechPrefix,
 )
 from .pipeline_speechct_clip import CTRetrievalPipeline, ZeroShotCTClassificationPipeline
+from .processing_speechclip import SpeechClipProcessor
 from .processing_speechct_clip import SpeechCTClipProcessor
 
 AutoConfig.register(CTViTConfig.model_type, CTViTConfig, exist_ok=True)
@@ -32,6 +33,7 @@ AutoModel.register(CTViTConfig, CTViTModel, exist_ok=True)
 AutoModel.register(SpeechCTClipConfig, SpeechCTClipModel, exist_ok=True)
 AutoModel.register(SpeechClipConfig, SpeechClipModel, exist_ok=True)
 AutoProcessor.register(SpeechCTClipConfig, SpeechCTClipProcessor, exist_ok=True)
+AutoProcessor.register(SpeechClipConfig, SpeechClipProcessor, exist_ok=True)
 for _config_class, _model_class in (
     (CTViTConfig, CTViTModel),
     (SpeechCTClipConfig, SpeechCTClipModel),
@@ -40,6 +42,7 @@ for _config_class, _model_class in (
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
 SpeechCTClipProcessor.register_for_auto_class("AutoProcessor")
+SpeechClipProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "CTFeatureExtractor",
@@ -59,6 +62,7 @@ __all__ = [
     "SpeechClipModel",
     "SpeechClipOutput",
     "SpeechClipPreTrainedModel",
+    "SpeechClipProcessor",
     "SpeechClipSpeechOutput",
     "SpeechPrefix",
     "ZeroShotCTClassificationPipeline",

@@ -75,3 +75,27 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     import torchaudio.functional as AF
 
     return AF.resample(torch.from_numpy(np.ascontiguousarray(samples)), rate, target_rate).numpy()
+
+
+def audio_features(feature_extractor: Any, audio: Any, sampling_rate: Any, return_tensors: str | None) -> dict:
+    """Recordings (one or a list) → checked mono at the extractor's rate → its features, padded to the longest and
+    never truncated: `{"speech_values", "speech_attention_mask"}` (the processors of every system call this)."""
+    import inspect
+
+    recordings = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+    if not recordings:
+        raise ValueError("`audio` is an empty list.")
+    rates = sampling_rate if isinstance(sampling_rate, (list, tuple)) else [sampling_rate] * len(recordings)
+    if len(rates) != len(recordings):
+        raise ValueError(f"`sampling_rate` has {len(rates)} entries for {len(recordings)} recordings.")
+    target = int(feature_extractor.sampling_rate)
+    waves = []
+    for index, (recording, rate) in enumerate(zip(recordings, rates, strict=True)):
+        samples, rate = load_audio(recording, rate, name=f"audio[{index}]")
+        waves.append(resample(samples, rate, target).astype(np.float32))
+    options: dict[str, Any] = {"sampling_rate": target, "padding": "longest", "return_attention_mask": True}
+    if "truncation" in inspect.signature(feature_extractor.__call__).parameters:
+        options["truncation"] = False  # Whisper's extractor cuts at 30 s by default; the models window instead
+    features = feature_extractor(waves, return_tensors=return_tensors, **options)
+    values = features.get("input_features", features.get("input_values"))
+    return {"speech_values": values, "speech_attention_mask": features["attention_mask"]}

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 from transformers import AutoFeatureExtractor, AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
-from .audio_io import load_audio, resample
+from .audio_io import audio_features
 from .feature_extraction_ct import CTFeatureExtractor
 
 PROCESSOR_FILE = "processor_config.json"
@@ -69,23 +68,7 @@ class SpeechCTClipProcessor(ProcessorMixin):
 
     def process_audio(self, audio: Any, sampling_rate: int | list[int] | None, return_tensors: str | None) -> dict:
         """Recordings → mono at the tower's rate → the tower's feature extractor, padded to the longest, untruncated."""
-        recordings = list(audio) if isinstance(audio, (list, tuple)) else [audio]
-        if not recordings:
-            raise ValueError("`audio` is an empty list.")
-        rates = sampling_rate if isinstance(sampling_rate, (list, tuple)) else [sampling_rate] * len(recordings)
-        if len(rates) != len(recordings):
-            raise ValueError(f"`sampling_rate` has {len(rates)} entries for {len(recordings)} recordings.")
-        target = self.sampling_rate
-        waves = []
-        for index, (recording, rate) in enumerate(zip(recordings, rates, strict=True)):
-            samples, rate = load_audio(recording, rate, name=f"audio[{index}]")
-            waves.append(resample(samples, rate, target).astype(np.float32))
-        options: dict[str, Any] = {"sampling_rate": target, "padding": "longest", "return_attention_mask": True}
-        if "truncation" in _call_parameters(self.feature_extractor):
-            options["truncation"] = False  # Whisper's extractor cuts at 30 s by default; the model windows instead
-        features = self.feature_extractor(waves, return_tensors=return_tensors, **options)
-        values = features.get("input_features", features.get("input_values"))
-        return {"speech_values": values, "speech_attention_mask": features["attention_mask"]}
+        return audio_features(self.feature_extractor, audio, sampling_rate, return_tensors)
 
     # ------------------------------------------------------------------------------------------------ building
 
@@ -127,12 +110,6 @@ class SpeechCTClipProcessor(ProcessorMixin):
         )
         settings = {k: v for k, v in config.items() if k in ("max_text_length",)}
         return cls(CTFeatureExtractor(**ct_config), speech_class(**speech_config), tokenizer, **settings, **kwargs)
-
-
-def _call_parameters(extractor: Any) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(extractor.__call__).parameters)
 
 
 __all__ = ["SpeechCTClipProcessor"]

@@ -103,3 +103,31 @@ def tiny_speechclip_config(mode: str = "parallel", speech: str = "hubert", **ove
         cif_frames_per_token=2.0,
     )
     return SpeechClipConfig(**{**values, **overrides})
+
+
+def tiny_clip_tokenizer():
+    """A CLIP BPE tokenizer over `tiny_clip_config`'s 60 ids: single letters (0–25), word-final letters (26–51), six
+    merges ("re", "red</w>", "bl", "blu", "blue</w>", "on"), [SOT] 58, [EOT] 59 (also padding)."""
+    from transformers import CLIPTokenizer
+
+    letters = [chr(ord("a") + i) for i in range(26)]
+    vocab = {c: i for i, c in enumerate(letters)} | {f"{c}</w>": 26 + i for i, c in enumerate(letters)}
+    merges = [("r", "e"), ("re", "d</w>"), ("b", "l"), ("bl", "u"), ("blu", "e</w>"), ("o", "n")]
+    vocab |= {"".join(pair): 52 + i for i, pair in enumerate(merges)}
+    vocab |= {"<|startoftext|>": 58, "<|endoftext|>": 59}
+    return CLIPTokenizer(vocab=vocab, merges=merges)
+
+
+def tiny_speechclip_processor():
+    """Feature extractor for the tiny waveform towers, a 32-pixel CLIP image processor, `tiny_clip_tokenizer`."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from ..processing_speechclip import SpeechClipProcessor
+
+    try:  # transformers ≥ 5.2x: the PIL backend by name (the default one needs torchvision)
+        from transformers import CLIPImageProcessorPil as ImageProcessor
+    except ImportError:  # earlier releases: the PIL-based processor is the default one
+        from transformers import CLIPImageProcessor as ImageProcessor
+    images = ImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    speech = Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
+    return SpeechClipProcessor(speech, images, tiny_clip_tokenizer())
