@@ -38,6 +38,13 @@ class SpokenCaption:
     item_id: int
 
 
+def require_files(row: SpokenCaption, where: str) -> None:
+    """FileNotFoundError naming `where` (the list file and line, or entry) when the row's wav or image is absent."""
+    for path in (row.wav, row.image):
+        if not path.is_file():
+            raise FileNotFoundError(f"{where}: {path} is missing.")
+
+
 def _inside(root: Path, relative: str, where: str) -> Path:
     path = (root / relative).resolve()
     if not path.is_relative_to(root.resolve()):
@@ -100,9 +107,7 @@ def load_flickr8k(root: str | os.PathLike, split: str, check_files: bool = True)
             item_id=order[image_name],
         )
         if check_files:
-            for path in (row.wav, row.image):
-                if not path.is_file():
-                    raise FileNotFoundError(f"{where}: {path} is missing.")
+            require_files(row, where)
         rows.append(row)
     if not rows:
         raise ValueError(f"{wav_list} names no recording of an image in {split_file}.")

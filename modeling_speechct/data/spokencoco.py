@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from .flickr8k import SpokenCaption, _inside
+from .flickr8k import SpokenCaption, _inside, require_files
 
 SPLITS = {"train": "train", "valid": "val", "test": "test"}
 
@@ -60,9 +60,7 @@ def load_spokencoco(root: str | os.PathLike, split: str, check_files: bool = Tru
             )
             numbers[image] = row.caption_number + 1
             if check_files:
-                for file in (row.wav, row.image):
-                    if not file.is_file():
-                        raise FileNotFoundError(f"{where}: {file} is missing.")
+                require_files(row, where)
             rows.append(row)
     if not rows:
         raise ValueError(f"{path} holds no caption.")

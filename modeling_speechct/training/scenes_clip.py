@@ -8,7 +8,10 @@ over a BPE vocabulary learnt from the training captions (`data.clip_tokenizer`),
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,3 +103,26 @@ def text_image_recall(model: Any, rows: list[dict[str, Any]], collate: CaptionIm
     gallery = torch.stack([image[i] for i in gallery_ids]).numpy()
     ranks = retrieval_ranks(torch.cat(text).numpy(), gallery, np.array(ids), gallery_ids)
     return recall_at_k(ranks, (1, 5, 10))
+
+
+SHIPPED_SCENES_CLIP = Path(__file__).parents[1] / "pretrained" / "scenes-clip"
+RECIPE_FILE = "scenes_clip_recipe.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def load_scenes_clip(folder: str | os.PathLike = SHIPPED_SCENES_CLIP):
+    """The shipped scenes CLIP `(CLIPModel, CLIPProcessor)`, after checking its weights against the sha256 its
+    recipe pins (a changed or truncated file is refused rather than loaded)."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    from ..files.provenance import sha256_file
+
+    folder = Path(folder)
+    recipe_path = folder / RECIPE_FILE
+    if not recipe_path.is_file():
+        raise FileNotFoundError(f"{recipe_path} is missing: {folder} is not a shipped scenes CLIP.")
+    pinned = json.loads(recipe_path.read_text(encoding="utf-8"))["weights_sha256"]
+    found = sha256_file(folder / WEIGHTS_FILE)
+    if found != pinned:
+        raise ValueError(f"{folder / WEIGHTS_FILE}: sha256 {found} is not the pinned {pinned}.")
+    return CLIPModel.from_pretrained(folder).eval(), CLIPProcessor.from_pretrained(folder)
