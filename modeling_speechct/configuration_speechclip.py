@@ -96,13 +96,14 @@ class SpeechClipConfig(PreTrainedConfig):
             problems.append(f"cif_target={self.cif_target!r} is not one of {CIF_TARGETS}")
         if self.num_keywords < 1:
             problems.append(f"num_keywords={self.num_keywords} must be ≥ 1")
-        if self.num_keywords + 2 > self.clip_config.text_config.max_position_embeddings:
+        positions = self.clip_config.text_config.max_position_embeddings
+        if self.uses_cascaded and not self.uses_cif and self.num_keywords + 2 > positions:
             problems.append(
                 f"num_keywords={self.num_keywords} + [SOT] and [EOT] exceeds CLIP's "
                 f"{self.clip_config.text_config.max_position_embeddings} text positions"
             )
-        if self.cif_max_tokens + 2 > self.clip_config.text_config.max_position_embeddings:
-            problems.append(f"cif_max_tokens={self.cif_max_tokens} + 2 exceeds CLIP's text positions")
+        if self.uses_cif and self.cif_max_tokens + 2 > positions:
+            problems.append(f"cif_max_tokens={self.cif_max_tokens} + 2 exceeds CLIP's {positions} text positions")
         if self.vq_temperature <= 0:
             problems.append(f"vq_temperature={self.vq_temperature} must be > 0")
         if self.cif_threshold <= 0 or self.cif_frames_per_token <= 0:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from no_package import WITHOUT_PACKAGE
 from numpy_reference import info_nce
-from transformers import AutoConfig, AutoModel, CLIPConfig
+from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel
 
 from modeling_speechct import SpeechClipConfig, SpeechClipModel
 from modeling_speechct.cif import integrate_and_fire, scale_to_target
@@ -292,3 +292,32 @@ def test_auto_classes_and_trust_remote_code_without_the_package(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert all(float(v) < 1e-5 for v in result.stdout.split())
+
+
+def test_from_tower_pretrained_loads_both_towers_and_fits_the_keyword_norm_to_clips_subwords(tmp_path):
+    from transformers import HubertModel
+
+    from modeling_speechct.training.tiny import tiny_speech_config
+
+    torch.manual_seed(3)
+    hubert, clip = HubertModel(tiny_speech_config("hubert")), CLIPModel(tiny_clip_config())
+    hubert.save_pretrained(tmp_path / "speech")
+    clip.save_pretrained(tmp_path / "clip")
+    model = SpeechClipModel.from_tower_pretrained(
+        speech=str(tmp_path / "speech"), clip=str(tmp_path / "clip"),
+        config_kwargs={"mode": "cascaded", "num_heads": 4, "num_keywords": 4},
+    )  # fmt: skip
+    for name, tensor in hubert.state_dict().items():
+        torch.testing.assert_close(model.speech_model.state_dict()[name], tensor)
+    for name, tensor in clip.state_dict().items():
+        torch.testing.assert_close(model.clip.state_dict()[name], tensor)
+    allowed = clip.text_model.embeddings.token_embedding.weight[model.quantizer.vocabulary]
+    torch.testing.assert_close(model.keyword_norm.weight.data, allowed.std(dim=0))
+    torch.testing.assert_close(model.keyword_norm.bias.data, allowed.mean(dim=0))
+
+
+def test_position_limits_apply_to_the_path_that_uses_them():
+    assert tiny_speechclip_config("parallel", num_keywords=20, cif_max_tokens=75).mode == "parallel"
+    assert tiny_speechclip_config("cascaded", cif_max_tokens=75).num_keywords == 4
+    with pytest.raises(ValueError, match=r"cif_max_tokens=75 \+ 2 exceeds CLIP's 16 text positions"):
+        tiny_speechclip_config("hybrid_plus", cif_max_tokens=75)
