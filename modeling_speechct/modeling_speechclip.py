@@ -250,17 +250,45 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
             return target_lengths.to(frame_mask.device).float()
         return frame_mask.sum(dim=1).float() / self.config.cif_frames_per_token
 
-    def _branch_sequence(
-        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None
+    @torch.no_grad()
+    def encode_speech_layers(
+        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The branch layer's output over `[prefix tokens; frames]` and the frame mask."""
+        """Every hidden layer of the frozen speech tower, `(batch, layers + 1, frames, hidden)`, and the frame mask
+        `(batch, frames)`: the frozen work, which a training run computes once and caches
+        (`training.embedding_cache.SpeechLayersCache`) and passes back as `speech_layers` / `speech_frame_mask`."""
         check_audio_input(self.speech_model, self.config.speech_config, speech_values, speech_attention_mask)
         if speech_attention_mask is None:
             speech_attention_mask = torch.ones(speech_values.shape[0], speech_values.shape[-1], dtype=torch.long,
                                                device=speech_values.device)  # fmt: skip
-        with torch.no_grad():  # the tower is frozen: no graph through it
+        was_training = self.speech_model.training
+        self.speech_model.eval()
+        try:
             _, frames, outputs = encode_frames(self.speech_model, speech_values, speech_attention_mask, all_layers=True)
-        return self.branch(self.speech_layer_weights(outputs.hidden_states), frames), frames
+        finally:
+            self.speech_model.train(was_training)
+        return torch.stack(outputs.hidden_states, dim=1), frames
+
+    def _branch_sequence(
+        self,
+        speech_values: torch.Tensor | None,
+        speech_attention_mask: torch.Tensor | None,
+        speech_layers: torch.Tensor | None = None,
+        speech_frame_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The branch layer's output over `[prefix tokens; frames]` and the frame mask, from audio or from its
+        cached layers."""
+        if speech_layers is None:
+            if speech_values is None:
+                raise ValueError("Give `speech_values` (audio) or `speech_layers` + `speech_frame_mask` (cached).")
+            speech_layers, speech_frame_mask = self.encode_speech_layers(speech_values, speech_attention_mask)
+        elif speech_frame_mask is None or speech_frame_mask.shape != (speech_layers.shape[0], speech_layers.shape[2]):
+            raise ValueError(
+                f"`speech_frame_mask` must be (batch, frames) = {(speech_layers.shape[0], speech_layers.shape[2])} "
+                "for `speech_layers` (batch, layers, frames, hidden)."
+            )
+        mixed = self.speech_layer_weights(tuple(speech_layers.to(self.logit_scale.dtype).unbind(dim=1)))
+        return self.branch(mixed, speech_frame_mask.bool()), speech_frame_mask.bool()
 
     def _keyword_slots(
         self, sequence: torch.Tensor, frames: torch.Tensor, out: SpeechClipSpeechOutput, target_lengths: Any = None
@@ -285,12 +313,15 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
 
     def get_speech_features(
         self,
-        speech_values: torch.Tensor,
+        speech_values: torch.Tensor | None = None,
         speech_attention_mask: torch.Tensor | None = None,
         cif_target_lengths: torch.Tensor | None = None,
+        speech_layers: torch.Tensor | None = None,
+        speech_frame_mask: torch.Tensor | None = None,
     ) -> SpeechClipSpeechOutput:
-        """Every branch's speech embedding (projected, not normalised) and the spoken keywords."""
-        sequence, frames = self._branch_sequence(speech_values, speech_attention_mask)
+        """Every branch's speech embedding (projected, not normalised) and the spoken keywords, from audio or from
+        its cached frozen layers (`encode_speech_layers`)."""
+        sequence, frames = self._branch_sequence(speech_values, speech_attention_mask, speech_layers, speech_frame_mask)
         out = SpeechClipSpeechOutput()
         if self.config.uses_parallel:
             out.parallel_embeds = self.parallel_projection(sequence[:, 0])
@@ -334,13 +365,15 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
 
     def forward(
         self,
-        speech_values: torch.Tensor,
+        speech_values: torch.Tensor | None = None,
         speech_attention_mask: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
         image_embeds: torch.Tensor | None = None,
         item_ids: torch.Tensor | None = None,
         cif_target_lengths: torch.Tensor | None = None,
         return_loss: bool | None = None,
+        speech_layers: torch.Tensor | None = None,
+        speech_frame_mask: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> SpeechClipOutput:
         """Speech ↔ image contrast against CLIP's image embeddings (`pixel_values`, or precomputed `image_embeds`
@@ -349,8 +382,10 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
         if image_embeds is None and pixel_values is not None:
             with torch.no_grad():
                 image_embeds = self.get_image_features(pixel_values).pooler_output
-        require_same_batch(speech_values=speech_values, image_embeds=image_embeds, item_ids=item_ids)
-        speech = self.get_speech_features(speech_values, speech_attention_mask, cif_target_lengths)
+        require_same_batch(speech_values=speech_values, speech_layers=speech_layers, image_embeds=image_embeds,
+                           item_ids=item_ids)  # fmt: skip
+        speech = self.get_speech_features(speech_values, speech_attention_mask, cif_target_lengths, speech_layers,
+                                          speech_frame_mask)  # fmt: skip
         cfg = self.config
         out = SpeechClipOutput(speech_outputs=speech)
         out.parallel_embeds = None if speech.parallel_embeds is None else F.normalize(speech.parallel_embeds, dim=-1)

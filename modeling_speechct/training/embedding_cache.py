@@ -263,3 +263,29 @@ def collate_prefixes(entries: list[dict[str, torch.Tensor]], prefix_class: Any):
         masks.append(torch.nn.functional.pad(e["frame_mask"].bool(), (0, pad), value=False))
         owner.append(torch.full((e["hidden_states"].shape[0],), i, dtype=torch.long))
     return prefix_class(hidden_states=torch.cat(hidden).float(), frame_mask=torch.cat(masks), owner=torch.cat(owner))
+
+
+class SpeechLayersCache(_ModelCache):
+    """Every hidden layer of a frozen speech tower for each recording (`SpeechClipModel.encode_speech_layers`,
+    float16, trimmed to the recording's frames): SpeechCLIP's learnt layer weights then train without the tower."""
+
+    content = "file"
+
+    def __init__(self, directory: str | os.PathLike, model: Any, processor: Any, batch_size: int = 16):
+        extractor = {k: v for k, v in processor.feature_extractor.to_dict().items() if k != "auto_map"}
+        fingerprint = tower_fingerprint(model, "speech_body", {"extractor": extractor, "layers": "all"})
+        super().__init__(directory, model, processor, "speech_layers", fingerprint, batch_size)
+
+    def _compute(self, items: Sequence[str]) -> list[dict[str, torch.Tensor]]:
+        batch = self.processor(audio=list(items))
+        layers, frames = self.model.encode_speech_layers(batch["speech_values"], batch.get("speech_attention_mask"))
+        return [{"layers": layers[i, :, : int(frames[i].sum())].half()} for i in range(len(items))]
+
+    def __call__(self, items: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(speech_layers (batch, layers, frames, hidden), speech_frame_mask (batch, frames))`, padded to the
+        longest recording."""
+        entries = [e["layers"] for e in self.get(items)]
+        frames = max(e.shape[1] for e in entries)
+        layers = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, frames - e.shape[1])) for e in entries]).float()
+        lengths = torch.tensor([e.shape[1] for e in entries])
+        return layers, torch.arange(frames)[None, :] < lengths[:, None]
