@@ -1,0 +1,65 @@
+"""Train SpeechCLIP / SpeechCLIP+ on spoken captions (the embedded scenes by default) against a frozen CLIP.
+
+    python train/train_speechclip.py --output_dir outputs/speechclip_parallel --mode parallel --max_steps 1000
+    python train/train_speechclip.py --output_dir outputs/speechclip_hybrid --mode hybrid_plus --cif_scaling_steps 200
+    accelerate launch train/train_speechclip.py --data_dir /data/flickr8k --clip openai/clip-vit-base-patch32 \\
+        --speech_tower facebook/hubert-base-ls960 --mode cascaded ...
+
+Builds the scenes (with speech) into --data_dir when missing, caches CLIP's image embeddings and every hidden layer
+of the frozen speech tower, and trains the layer weights and branches in the package's loop (checkpoints, exact
+resume). Validation: speech ↔ image R@k of each branch. Writes `<output_dir>/final` (model + processor).
+Arguments: `modeling_speechct.training.speechclip_training.SpeechClipArguments`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from modeling_speechct.data.flickr8k import load_flickr8k
+from modeling_speechct.data.scenes_build import ScenesConfig, build_scenes
+from modeling_speechct.hub.publish import staged_folder
+from modeling_speechct.training.arguments import parse_arguments, validate
+from modeling_speechct.training.embedding_cache import SpeechLayersCache
+from modeling_speechct.training.loop import fit, make_accelerator
+from modeling_speechct.training.rows import RowDataset
+from modeling_speechct.training.speechclip_training import (
+    SpeechClipArguments,
+    SpeechClipCollator,
+    build_speechclip,
+    speech_image_scores,
+    speechclip_rows,
+)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_arguments(SpeechClipArguments, argv)
+    validate(args)
+    data = Path(args.data_dir)
+    if not (data / "speech_manifest.csv").is_file():
+        build_scenes(ScenesConfig(out=data, num_images=args.num_images, seed=args.seed))
+    captions = {split: load_flickr8k(data, split) for split in ("train", "valid")}
+    model, processor = build_speechclip(args, [c.caption for c in captions["train"]])
+    accelerator = make_accelerator(args)
+    cache = SpeechLayersCache(args.cache_dir, model, processor)
+    with accelerator.main_process_first():  # the main process fills the caches, the others read them
+        rows = {split: speechclip_rows(model, processor, c) for split, c in captions.items()}
+        for split_rows in rows.values():
+            cache([r["wav"] for r in split_rows])
+    collate = SpeechClipCollator(cache)
+
+    def evaluate(wrapped):
+        return speech_image_scores(accelerator.unwrap_model(wrapped), rows["valid"], collate)
+
+    result = fit(model, RowDataset(rows["train"]), collate, args, accelerator, evaluate)
+    if accelerator.is_main_process:
+        with staged_folder(Path(args.output_dir) / "final") as staging:
+            accelerator.unwrap_model(model).save_pretrained(staging)
+            processor.save_pretrained(staging)
+            (staging / "eval_results.json").write_text(json.dumps(result, indent=1) + "\n")
+        accelerator.print(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
