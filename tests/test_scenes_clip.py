@@ -8,7 +8,12 @@ import torch
 from transformers import CLIPModel, CLIPProcessor
 
 from modeling_speechct.data.flickr8k import load_flickr8k
-from modeling_speechct.training.scenes_clip import CaptionImageCollator, caption_rows, text_image_recall
+from modeling_speechct.training.scenes_clip import (
+    CaptionImageCollator,
+    caption_rows,
+    clip_image_processor,
+    text_image_recall,
+)
 from scripts import load_script
 
 
@@ -35,10 +40,10 @@ def test_the_run_writes_a_clip_folder_whose_text_side_follows_the_tokenizer(run)
 
 
 def test_the_recorded_recall_is_the_saved_models(run):
-    root, script, result = run
+    root, _, result = run
     final = root / "out" / "final"
     model, processor = CLIPModel.from_pretrained(final), CLIPProcessor.from_pretrained(final)
-    rows = caption_rows(load_flickr8k(root / "data", "valid", check_files=False), script.image_processor(64))
+    rows = caption_rows(load_flickr8k(root / "data", "valid", check_files=False), clip_image_processor(64))
     with torch.no_grad():
         recall = text_image_recall(model, rows, CaptionImageCollator(processor.tokenizer, 32))
     assert recall == pytest.approx({k[len("eval_") :]: v for k, v in result.items() if k.startswith("eval_")})

@@ -27,17 +27,10 @@ from modeling_speechct.training.scenes_clip import (
     CaptionImageCollator,
     ScenesClipArguments,
     caption_rows,
+    clip_image_processor,
     scenes_clip_config,
     text_image_recall,
 )
-
-
-def image_processor(size: int):
-    try:  # transformers ≥ 5.2x names the PIL backend (the default one needs torchvision)
-        from transformers import CLIPImageProcessorPil as Processor
-    except ImportError:
-        from transformers import CLIPImageProcessor as Processor
-    return Processor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -53,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
         tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
     else:
         tokenizer = train_clip_tokenizer([r.caption for r in captions["train"]], args.vocab_size, tokenizer_dir)
-    images = image_processor(args.image_size)
+    images = clip_image_processor(args.image_size)
     rows = {split: caption_rows(c, images) for split, c in captions.items()}
     accelerator = make_accelerator(args)
     model = CLIPModel(scenes_clip_config(args, tokenizer))

@@ -42,6 +42,15 @@ class ScenesClipArguments(CommonArguments):
         return found
 
 
+def clip_image_processor(size: int):
+    """CLIP's image processor at `size` pixels, on its PIL backend (the default one needs torchvision)."""
+    try:  # transformers ≥ 5.2x names the PIL backend
+        from transformers import CLIPImageProcessorPil as Processor
+    except ImportError:  # earlier releases: the PIL-based processor is the default one
+        from transformers import CLIPImageProcessor as Processor
+    return Processor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+
+
 def scenes_clip_config(args: ScenesClipArguments, tokenizer: Any) -> CLIPConfig:
     """The CLIP of `args`, its text side sized to `tokenizer` ([SOT] / [EOT] its last two ids)."""
     width = args.hidden_size

@@ -123,11 +123,8 @@ def tiny_speechclip_processor():
     from transformers import Wav2Vec2FeatureExtractor
 
     from ..processing_speechclip import SpeechClipProcessor
+    from .scenes_clip import clip_image_processor
 
-    try:  # transformers ≥ 5.2x: the PIL backend by name (the default one needs torchvision)
-        from transformers import CLIPImageProcessorPil as ImageProcessor
-    except ImportError:  # earlier releases: the PIL-based processor is the default one
-        from transformers import CLIPImageProcessor as ImageProcessor
-    images = ImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    images = clip_image_processor(32)
     speech = Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
     return SpeechClipProcessor(speech, images, tiny_clip_tokenizer())
