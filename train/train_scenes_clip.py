@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from transformers import CLIPModel, CLIPProcessor, CLIPTokenizer
+from transformers.utils import logging as hf_logging
 
 from modeling_speechct.data.clip_tokenizer import train_clip_tokenizer
 from modeling_speechct.data.flickr8k import load_flickr8k
@@ -34,6 +35,7 @@ from modeling_speechct.training.scenes_clip import (
 
 
 def main(argv: list[str] | None = None) -> dict:
+    hf_logging.disable_progress_bar()  # a report: the stage bars, not a bar per weights file loaded
     args = parse_arguments(ScenesClipArguments, argv)
     validate(args)
     data = Path(args.data_dir)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from transformers.utils import logging as hf_logging
+
 from modeling_speechct.data.flickr8k import load_flickr8k
 from modeling_speechct.data.scenes_build import ScenesConfig, build_scenes
 from modeling_speechct.hub.publish import staged_folder
@@ -33,6 +35,7 @@ from modeling_speechct.training.speechclip_training import (
 
 
 def main(argv: list[str] | None = None) -> dict:
+    hf_logging.disable_progress_bar()  # a report: the stage bars, not a bar per weights file loaded
     args = parse_arguments(SpeechClipArguments, argv)
     validate(args)
     data = Path(args.data_dir)
