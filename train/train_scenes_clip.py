@@ -20,9 +20,9 @@ from transformers.utils import logging as hf_logging
 from modeling_speechct.data.clip_tokenizer import train_clip_tokenizer
 from modeling_speechct.data.flickr8k import load_flickr8k
 from modeling_speechct.data.scenes_build import ScenesConfig, build_scenes
-from modeling_speechct.hub.publish import staged_folder
 from modeling_speechct.training.arguments import parse_arguments, validate
 from modeling_speechct.training.loop import fit, make_accelerator
+from modeling_speechct.training.outputs import save_model_folder
 from modeling_speechct.training.rows import RowDataset
 from modeling_speechct.training.scenes_clip import (
     CaptionImageCollator,
@@ -58,14 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
         return text_image_recall(accelerator.unwrap_model(wrapped), rows["valid"], collate)
 
     result = fit(model, RowDataset(rows["train"]), collate, args, accelerator, evaluate)
-    if accelerator.is_main_process:
-        final = Path(args.output_dir) / "final"
-        with staged_folder(final) as staging:
-            accelerator.unwrap_model(model).save_pretrained(staging)
-            CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(staging)
-            (staging / "eval_results.json").write_text(json.dumps(result, indent=1) + "\n")
-        accelerator.print(json.dumps(result, indent=1))
-        accelerator.print(f"CLIP saved to {final}")
+    processor = CLIPProcessor(image_processor=images, tokenizer=tokenizer)
+    final = save_model_folder(accelerator, model, processor, args, result)
+    accelerator.print(json.dumps(result, indent=1))
+    accelerator.print(f"CLIP saved to {final}")
     return result
 
 

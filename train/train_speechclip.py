@@ -20,10 +20,10 @@ from transformers.utils import logging as hf_logging
 
 from modeling_speechct.data.flickr8k import load_flickr8k
 from modeling_speechct.data.scenes_build import ScenesConfig, build_scenes
-from modeling_speechct.hub.publish import staged_folder
 from modeling_speechct.training.arguments import parse_arguments, validate
 from modeling_speechct.training.embedding_cache import SpeechLayersCache
 from modeling_speechct.training.loop import fit, make_accelerator
+from modeling_speechct.training.outputs import save_model_folder
 from modeling_speechct.training.rows import RowDataset
 from modeling_speechct.training.speechclip_training import (
     SpeechClipArguments,
@@ -55,12 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
         return speech_image_scores(accelerator.unwrap_model(wrapped), rows["valid"], collate)
 
     result = fit(model, RowDataset(rows["train"]), collate, args, accelerator, evaluate)
-    if accelerator.is_main_process:
-        with staged_folder(Path(args.output_dir) / "final") as staging:
-            accelerator.unwrap_model(model).save_pretrained(staging)
-            processor.save_pretrained(staging)
-            (staging / "eval_results.json").write_text(json.dumps(result, indent=1) + "\n")
-        accelerator.print(json.dumps(result, indent=1))
+    final = save_model_folder(accelerator, model, processor, args, result)
+    accelerator.print(json.dumps(result, indent=1))
+    accelerator.print(f"saved to {final}")
     return result
 
 

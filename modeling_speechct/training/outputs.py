@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,12 @@ def write_card(folder: Path, args: CommonArguments, results: dict[str, Any], tit
     )
 
 
-def save_final(accelerator: Any, model: torch.nn.Module, processor: Any, args: CommonArguments, results: dict,
-               title: str = "SpeechCT-CLIP", model_to_save: torch.nn.Module | None = None) -> Path:  # fmt: skip
-    """`save_pretrained` of the unwrapped model and the processor into `<output_dir>/final`, atomically."""
+def save_model_folder(accelerator: Any, model: torch.nn.Module, processor: Any, args: CommonArguments,
+                      results: dict, model_to_save: torch.nn.Module | None = None,
+                      finish: Callable[[Path], None] | None = None) -> Path:  # fmt: skip
+    """`save_pretrained` of the unwrapped model (its full state under FSDP / ZeRO-3) and the processor into
+    `<output_dir>/final` with the run's results, `finish(folder)` adding what a system adds (card, pipelines), then
+    renamed into place; pushed to the Hub with `--push_to_hub`. Any system's trainer ends with it."""
     final = Path(args.output_dir) / "final"
     tmp = Path(args.output_dir) / ".tmp-final"
     accelerator.wait_for_everyone()
@@ -53,15 +57,26 @@ def save_final(accelerator: Any, model: torch.nn.Module, processor: Any, args: C
         shutil.rmtree(tmp, ignore_errors=True)
         unwrapped.save_pretrained(tmp, state_dict=state, safe_serialization=True)
         processor.save_pretrained(tmp)
-        add_pipelines(tmp)  # `pipeline("zero-shot-ct-classification", model=final, trust_remote_code=True)`
         (tmp / RESULTS_FILE).write_text(json.dumps(results, indent=1))
-        write_card(tmp, args, results, title)
+        if finish is not None:
+            finish(tmp)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         if args.push_to_hub:
             push(final, args.hub_model_id)
     accelerator.wait_for_everyone()
     return final
+
+
+def save_final(accelerator: Any, model: torch.nn.Module, processor: Any, args: CommonArguments, results: dict,
+               title: str = "SpeechCT-CLIP", model_to_save: torch.nn.Module | None = None) -> Path:  # fmt: skip
+    """A SpeechCT-CLIP folder: `save_model_folder` plus the pipelines and the model card."""
+
+    def finish(folder: Path) -> None:
+        add_pipelines(folder)  # `pipeline("zero-shot-ct-classification", model=final, trust_remote_code=True)`
+        write_card(folder, args, results, title)
+
+    return save_model_folder(accelerator, model, processor, args, results, model_to_save, finish)
 
 
 def push(folder: Path, repo_id: str) -> None:
