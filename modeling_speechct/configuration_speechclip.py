@@ -38,6 +38,10 @@ class SpeechClipConfig(PreTrainedConfig):
         speech_layer_norm: layer-normalise each hidden layer before the learnt weighted sum (the large variant).
         num_heads / intermediate_size: the branch transformer layer (post-LN, GELU); `intermediate_size` None →
             4 × the speech tower's width.
+        branch_dropout: dropout of the branch layer (0.1, `nn.TransformerEncoderLayer`'s, as the papers').
+        frame_stride: average every `frame_stride` mixed frames before the branch layer (1: the papers' 50 frames a
+            second). The branch layer's attention is quadratic in frames, so 2–4 makes a CPU step several times
+            cheaper; CIF then fires over strided frames (its frame target still counts tower frames).
         num_keywords: K, the cascaded path's CLS tokens (8).
         vq_temperature: τ of the straight-through softmax over subwords (0.1).
         keyword_vocabulary: token ids the keywords may take (the subwords of the training captions); None → the
@@ -63,6 +67,8 @@ class SpeechClipConfig(PreTrainedConfig):
     speech_layer_norm: bool = False
     num_heads: int = 8
     intermediate_size: int | None = None
+    branch_dropout: float = 0.1
+    frame_stride: int = 1
     num_keywords: int = 8
     vq_temperature: float = 0.1
     keyword_vocabulary: list[int] | None = None
@@ -94,6 +100,10 @@ class SpeechClipConfig(PreTrainedConfig):
             problems.append(f"mode={self.mode!r} is not one of {SPEECHCLIP_MODES}")
         if self.cif_target not in CIF_TARGETS:
             problems.append(f"cif_target={self.cif_target!r} is not one of {CIF_TARGETS}")
+        if self.frame_stride < 1:
+            problems.append(f"frame_stride={self.frame_stride} must be ≥ 1")
+        if not 0 <= self.branch_dropout < 1:
+            problems.append(f"branch_dropout={self.branch_dropout} must be in [0, 1)")
         if self.num_keywords < 1:
             problems.append(f"num_keywords={self.num_keywords} must be ≥ 1")
         positions = self.clip_config.text_config.max_position_embeddings

@@ -26,7 +26,7 @@ from transformers.utils import ModelOutput
 from .cif import CIFWeights, integrate_and_fire, scale_to_target
 from .configuration_speechclip import SpeechClipConfig
 from .losses import contrastive_loss, quantity_loss
-from .pooling import LayerWeightedSum, PrefixTransformer
+from .pooling import LayerWeightedSum, PrefixTransformer, stride_frames
 from .projection import init_projection_head, projection_head
 from .quantization import KeywordQuantizer, allowed_vocabulary
 from .towers import (
@@ -151,6 +151,7 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
             hidden,
             config.num_heads,
             config.intermediate_size or 4 * hidden,
+            dropout=config.branch_dropout,
         )
         projection_dim = config.clip_config.projection_dim
         self.parallel_projection = projection_head(hidden, projection_dim) if config.uses_parallel else None
@@ -248,7 +249,8 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
             if target_lengths is None:
                 return None
             return target_lengths.to(frame_mask.device).float()
-        return frame_mask.sum(dim=1).float() / self.config.cif_frames_per_token
+        tower_frames = frame_mask.sum(dim=1).float() * self.config.frame_stride  # ≤ stride − 1 frames over
+        return tower_frames / self.config.cif_frames_per_token
 
     @torch.no_grad()
     def encode_speech_layers(
@@ -288,7 +290,10 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
                 "for `speech_layers` (batch, layers, frames, hidden)."
             )
         mixed = self.speech_layer_weights(tuple(speech_layers.to(self.logit_scale.dtype).unbind(dim=1)))
-        return self.branch(mixed, speech_frame_mask.bool()), speech_frame_mask.bool()
+        frames = speech_frame_mask.bool()
+        if self.config.frame_stride > 1:
+            mixed, frames = stride_frames(mixed, frames, self.config.frame_stride)
+        return self.branch(mixed, frames), frames
 
     def _keyword_slots(
         self, sequence: torch.Tensor, frames: torch.Tensor, out: SpeechClipSpeechOutput, target_lengths: Any = None

@@ -103,3 +103,14 @@ def test_builds_are_deterministic_and_resume(built, tmp_path):
     victim.unlink()
     resumed = build_scenes(config, progress=False)
     assert resumed["speech"]["synthesized"] == 1 and resumed["speech"]["skipped"] == 29 and victim.is_file()
+
+
+def test_a_folder_holding_another_build_is_refused_untouched(built, tmp_path):
+    config, _ = built
+    before = (config.out / "Flickr8k_text" / "Flickr8k.token.txt").read_bytes()
+    for change in ({"seed": 2}, {"num_images": 7}, {"image_size": 48}):
+        with pytest.raises(ValueError, match=f"holds another scenes build.*{next(iter(change))}="):
+            build_scenes(ScenesConfig(**{**config.__dict__, **change}), progress=False)
+    assert (config.out / "Flickr8k_text" / "Flickr8k.token.txt").read_bytes() == before
+    moved = ScenesConfig(**{**config.__dict__, "workers": 1})  # how many workers build it does not change it
+    assert build_scenes(moved, progress=False)["speech"]["skipped"] == 30

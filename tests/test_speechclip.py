@@ -180,6 +180,37 @@ def test_cif_model_scales_to_the_target_during_its_first_steps_only():
     assert model.get_keywords(waves)[2].shape[0] == 2  # keywords need no target
 
 
+def test_a_frame_stride_averages_the_mixed_frames_before_the_branch_layer():
+    strided = _model("hybrid_plus", frame_stride=3).eval()
+    plain = _model("hybrid_plus").eval()
+    plain.load_state_dict(strided.state_dict())
+    g = torch.Generator().manual_seed(5)
+    layers = torch.randn(2, plain.config.speech_config.num_hidden_layers + 1, 10, 32, generator=g)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[1, 7:] = False  # 7 real frames: strided frames of 3, 3 and 1, the last one padding
+    # The reference in float64: the softmax-weighted layers (zero init: the plain mean), averaged per run of 3
+    # real frames; a model without a stride fed those averages must give the same embeddings.
+    mixed = layers.double().mean(dim=1)
+    runs = []
+    for row in range(2):
+        real = mixed[row, : int(mask[row].sum())]
+        runs.append(torch.stack([real[i : i + 3].mean(dim=0) for i in range(0, len(real), 3)]))
+    pooled = torch.zeros(2, 4, 32, dtype=torch.float64)
+    pooled_mask = torch.zeros(2, 4, dtype=torch.bool)
+    for row, r in enumerate(runs):
+        pooled[row, : len(r)], pooled_mask[row, : len(r)] = r, True
+    with torch.no_grad():
+        got = strided.get_speech_features(speech_layers=layers, speech_frame_mask=mask)
+        want = plain.get_speech_features(speech_layers=pooled.float()[:, None].expand(-1, layers.shape[1], -1, -1),
+                                         speech_frame_mask=pooled_mask)  # fmt: skip
+    torch.testing.assert_close(got.parallel_embeds, want.parallel_embeds, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.cascaded_embeds, want.cascaded_embeds, atol=1e-5, rtol=1e-5)
+    # CIF's frame target still counts tower frames: strided frames × stride (10 → 4 × 3 = 12, 7 → 3 × 3 = 9).
+    torch.testing.assert_close(got.cif_target, torch.tensor([12.0, 9.0]) / strided.config.cif_frames_per_token)
+    with pytest.raises(ValueError, match="frame_stride=0 must be ≥ 1"):
+        tiny_speechclip_config(frame_stride=0)
+
+
 # ------------------------------------------------------------------------------------------ losses and training
 
 

@@ -52,6 +52,28 @@ def assign_splits(config: ScenesConfig) -> list[str]:
     return splits
 
 
+# What decides the content; `out` and `workers` do not (a copy moved elsewhere, or built with more workers, is the same).
+_CONTENT_FIELDS = ("num_images", "valid_fraction", "test_fraction", "image_size", "seed", "tts_backends", "speech")
+
+
+def require_same_build(config: ScenesConfig) -> None:
+    """Refuse to build into a folder that holds another build: files already there are kept (that is how an
+    interrupted build resumes), so a second build with another seed or size would mix two benchmarks."""
+    stamp = Path(config.out) / "scenes.json"
+    if not stamp.is_file():
+        return
+    try:
+        old = json.loads(stamp.read_text())["config"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{stamp} is not a scenes build record ({error}); remove {config.out} to rebuild.") from None
+    new = {**asdict(config), "tts_backends": list(config.tts_backends)}
+    differ = [f"{name}={old.get(name)!r} there, {new[name]!r} asked" for name in _CONTENT_FIELDS
+              if old.get(name) != new[name]]  # fmt: skip
+    if differ:
+        raise ValueError(f"{config.out} holds another scenes build ({'; '.join(differ)}): pass the same arguments to "
+                         "resume it, or another --out.")  # fmt: skip
+
+
 def _write_image(scene: Any, path: Path, size: int) -> None:
     if path.is_file():
         return
@@ -69,6 +91,7 @@ def build_scenes(config: ScenesConfig, progress: bool = True) -> dict[str, Any]:
     require_training_engines(config.tts_backends, "scenes_build.build_scenes")
     if config.num_images < 3:
         raise ValueError(f"num_images={config.num_images}: a benchmark needs at least one image per split.")
+    require_same_build(config)
     root = Path(config.out)
     images_dir, text_dir, wav_dir = root / "Flicker8k_Dataset", root / "Flickr8k_text", root / "flickr_audio" / "wavs"
     for folder in (images_dir, text_dir, wav_dir):
