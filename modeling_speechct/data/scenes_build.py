@@ -52,7 +52,7 @@ def assign_splits(config: ScenesConfig) -> list[str]:
     return splits
 
 
-# What decides the content; `out` and `workers` do not (a copy moved elsewhere, or built with more workers, is the same).
+# What decides the content; `out` and `workers` do not (a moved copy, or one built with more workers, is the same).
 _CONTENT_FIELDS = ("num_images", "valid_fraction", "test_fraction", "image_size", "seed", "tts_backends", "speech")
 
 
