@@ -350,16 +350,24 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
 
     @torch.no_grad()
     def get_keywords(
-        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None = None, top_k: int = 5
+        self,
+        speech_values: torch.Tensor | None = None,
+        speech_attention_mask: torch.Tensor | None = None,
+        top_k: int = 5,
+        *,
+        speech_layers: torch.Tensor | None = None,
+        speech_frame_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each utterance's keyword slots' `top_k` nearest subwords: `(ids (batch, slots, k), cosines (batch,
-        slots, k), slot mask (batch, slots))`; `ids[..., 0]` is the keyword the cascaded path reads."""
+        slots, k), slot mask (batch, slots))`; `ids[..., 0]` is the keyword the cascaded path reads. From audio or
+        from its cached frozen layers, as `get_speech_features`."""
         if self.quantizer is None:
             raise ValueError(f"mode={self.config.mode!r} has no keywords; use a cascaded or hybrid mode.")
         was_training = self.training
         self.eval()
         try:
-            sequence, frames = self._branch_sequence(speech_values, speech_attention_mask)
+            sequence, frames = self._branch_sequence(speech_values, speech_attention_mask, speech_layers,
+                                                     speech_frame_mask)  # fmt: skip
             queries, mask = self._keyword_slots(sequence, frames, SpeechClipSpeechOutput())
             ids, scores = self.quantizer.top_k(self._keyword_queries(queries, mask), self.token_embeddings, top_k)
             return ids.masked_fill(~mask[..., None], -1), scores.masked_fill(~mask[..., None], 0.0), mask

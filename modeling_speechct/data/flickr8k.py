@@ -112,3 +112,18 @@ def load_flickr8k(root: str | os.PathLike, split: str, check_files: bool = True)
     if not rows:
         raise ValueError(f"{wav_list} names no recording of an image in {split_file}.")
     return sorted(rows, key=lambda r: (r.item_id, r.caption_number))
+
+
+def flickr8k_revision(root: str | os.PathLike, splits: list[str]) -> dict:
+    """The revision of a Flickr8k-layout folder: SHA-256 over the tables that define `splits` (the split lists,
+    the captions, the wav list and, for a scenes build, its speech manifest), not over the media themselves."""
+    from ..files.provenance import tables_revision
+
+    root = Path(root)
+    tables = [root / "Flickr8k_text" / SPLIT_FILES[s] for s in splits]
+    tables += [root / "Flickr8k_text" / "Flickr8k.token.txt", root / "flickr_audio" / "wav2capt.txt"]
+    tables += [p for p in (root / "speech_manifest.csv",) if p.is_file()]
+    missing = [str(p) for p in tables if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root} is not a Flickr8k-layout folder for {splits}: {missing[0]} is missing.")
+    return tables_revision(root, tables, {"data_dir": str(root), "splits": list(splits), "layout": "flickr8k"})

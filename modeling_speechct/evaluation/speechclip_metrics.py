@@ -35,6 +35,19 @@ def speech_image_retrieval(
     }
 
 
+def keyword_hits(keyword_ids: Any, slot_mask: Any, transcripts: Sequence[Sequence[int]], k: int) -> np.ndarray:
+    """`(utterances, slots)` bool: slot j of utterance i is real and one of its `k` nearest subwords is among the
+    subwords of transcript i (the arguments as `keyword_hit_rate`'s)."""
+    ids, mask = np.asarray(keyword_ids), np.asarray(slot_mask, dtype=bool)
+    if k > ids.shape[2]:
+        raise ValueError(f"top-{k} hit rate needs at least {k} nearest subwords per slot, got {ids.shape[2]}")
+    hits = np.zeros(mask.shape, dtype=bool)
+    for i, transcript in enumerate(transcripts):
+        words = set(int(t) for t in transcript)
+        hits[i] = [bool(words & set(ids[i, j, :k].tolist())) for j in range(ids.shape[1])]
+    return hits & mask
+
+
 def keyword_hit_rate(
     keyword_ids: Any, slot_mask: Any, transcripts: Sequence[Sequence[int]], ks: Sequence[int] = (1, 5)
 ) -> dict[str, dict[str, Any]]:
@@ -53,13 +66,7 @@ def keyword_hit_rate(
         )
     out = {}
     for k in ks:
-        if k > ids.shape[2]:
-            raise ValueError(f"top-{k} hit rate needs at least {k} nearest subwords per slot, got {ids.shape[2]}")
-        hits = np.zeros(mask.shape, dtype=bool)
-        for i, transcript in enumerate(transcripts):
-            words = set(int(t) for t in transcript)
-            hits[i] = [bool(words & set(ids[i, j, :k].tolist())) for j in range(ids.shape[1])]
-        hits &= mask
+        hits = keyword_hits(ids, mask, transcripts, k)
         per_slot = [float(hits[:, j].sum() / mask[:, j].sum()) if mask[:, j].any() else float("nan")
                     for j in range(mask.shape[1])]  # fmt: skip
         out[f"top{k}"] = {"per_slot": per_slot, "mean": float(hits.sum() / max(mask.sum(), 1))}

@@ -105,14 +105,20 @@ def data_revision(data_dir: str | os.PathLike, splits: Sequence[str]) -> dict[st
                 files.append(table)
     if not files:
         raise FileNotFoundError(f"{root} has no CT-RATE tables for {list(splits)}")
+    return tables_revision(root, files, {"data_dir": str(data_dir), "splits": list(splits)})
+
+
+def tables_revision(root: str | os.PathLike, files: Sequence[Path], record: dict[str, Any]) -> dict[str, Any]:
+    """`record` plus the SHA-256 over `files` (each one's path relative to `root`, and its bytes, in sorted order)
+    and the Hub commit when `root` is a Hub snapshot: the revision of any dataset its tables define."""
+    root = Path(root)
     digest = hashlib.sha256()
     names = []
     for table in sorted(files):
         name = table.relative_to(root).as_posix()
         names.append(name)
         digest.update(f"{name}\0{sha256_file(table)}\n".encode())
-    record: dict[str, Any] = {"data_dir": str(data_dir), "splits": list(splits), "files": names}
-    record["sha256"] = digest.hexdigest()
+    record = {**record, "files": names, "sha256": digest.hexdigest()}
     if (snapshot := hub_snapshot(root)) is not None:
         record["hub"] = snapshot
     return record
@@ -142,11 +148,14 @@ def _git(folder: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def evaluation_provenance(model: str | os.PathLike, data_dir: str | os.PathLike, splits: Sequence[str]) -> dict:
-    """`{"model": model_revision, "data": data_revision, "package": package_provenance}` of one evaluation run."""
+def evaluation_provenance(
+    model: str | os.PathLike, data_dir: str | os.PathLike, splits: Sequence[str], data: dict[str, Any] | None = None
+) -> dict:
+    """`{"model": model_revision, "data": data_revision, "package": package_provenance}` of one evaluation run
+    (`data`: the dataset's revision when it is not a CT-RATE folder, e.g. `flickr8k.flickr8k_revision`)."""
     return {
         "model": model_revision(model),
-        "data": data_revision(data_dir, splits),
+        "data": data if data is not None else data_revision(data_dir, splits),
         "package": package_provenance(),
     }
 
