@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import AutoConfig, AutoFeatureExtractor, CLIPProcessor
 
 from ..data.flickr8k import SpokenCaption
+from ..evaluation.speechclip_eval import embed_rows
 from ..evaluation.speechclip_metrics import speech_image_retrieval
 from ..modeling_speechclip import SpeechClipModel
 from ..processing_speechclip import SpeechClipProcessor
@@ -85,23 +85,12 @@ class SpeechClipCollator:
         }
 
 
-@torch.no_grad()
 def speech_image_scores(model: SpeechClipModel, rows: list[dict[str, Any]], collate: SpeechClipCollator,
                         batch_size: int = 64) -> dict[str, float]:  # fmt: skip
     """Speech → image and image → speech R@1/5/10 of every branch the mode has, over the rows' distinct images."""
-    model.eval()
-    speech: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, len(rows), batch_size):
-        batch = collate(rows[start : start + batch_size])
-        out = model(speech_layers=batch["speech_layers"], speech_frame_mask=batch["speech_frame_mask"])
-        for name in ("parallel", "cascaded"):
-            embeds = getattr(out, f"{name}_embeds")
-            if embeds is not None:
-                speech.setdefault(name, []).append(embeds)
-    images = torch.stack([r["image_embeds"] for r in rows]).numpy()
-    ids = np.array([r["item_ids"] for r in rows])
+    split = embed_rows(model, rows, collate, batch_size)
     scores = {}
-    for name, parts in speech.items():
-        for direction, recall in speech_image_retrieval(torch.cat(parts).numpy(), images, ids).items():
+    for name, embeds in split.speech.items():
+        for direction, recall in speech_image_retrieval(embeds, split.image_embeds, split.item_ids).items():
             scores |= {f"{name}_{direction}_{k}": v for k, v in recall.items()}
     return scores
