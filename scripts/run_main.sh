@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# The main job: bootstrap .venv, then the embedded default end to end (train/run_benchmark.py): build the benchmark
-# if missing, train the CT ↔ text teacher, the naive and the distilled speech students, evaluate all three.
+# The main jobs: bootstrap .venv, then a system's embedded default end to end.
+#   bash scripts/run_main.sh              SpeechCT-CLIP (train/run_benchmark.py): build the CT benchmark if missing,
+#                                         the CT ↔ text teacher, the naive and the distilled speech students, evaluation
+#   bash scripts/run_main.sh speechclip   SpeechCLIP / SpeechCLIP+ (train/run_speechclip_benchmark.py): the scenes,
+#                                         five variants against the frozen scenes CLIP, one table with intervals
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+if [ "${1:-}" = speechclip ]; then
+    shift
+    exec .venv/bin/python train/run_speechclip_benchmark.py "$@"
+fi
 exec .venv/bin/python train/run_benchmark.py "$@"

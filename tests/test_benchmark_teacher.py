@@ -149,7 +149,9 @@ def test_retraining_the_teacher_follows_the_shipped_recipe(tmp_path, monkeypatch
     pool = tmp_path / "pool"
     (pool / "dataset" / "train").mkdir(parents=True)  # present: not rebuilt
     seen: list[list[str]] = []
-    monkeypatch.setattr(run_benchmark, "run_script", lambda script, argv: seen.append(argv))
+    from modeling_speechct.training import stages
+
+    monkeypatch.setattr(stages, "run_script", lambda script, argv: seen.append(argv))
     args = argparse.Namespace(teacher_steps=7, teacher_pool=str(pool), batch_size=16, speech_tower="shipped")
     run_benchmark.train_teacher(args, tmp_path / "teacher", ["--data_dir", "d"])
     flags = dict(zip(seen[0][::2], seen[0][1::2], strict=True))

@@ -22,9 +22,6 @@ checkpoint. Results: <output_dir>/results.json and results.md.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -46,6 +43,7 @@ from modeling_speechct.evaluation.split import (
 )
 from modeling_speechct.files.provenance import data_revision, write_json_atomic, write_text_atomic
 from modeling_speechct.training.benchmark_teacher import assemble_teacher, read_recipe
+from modeling_speechct.training.stages import stage
 
 TRAIN = Path(__file__).resolve().parent  # the stage scripts run beside this one, each in its own process
 COLUMNS = (
@@ -57,26 +55,6 @@ COLUMNS = (
 )
 RECALLS = (5, 10, 50, 100)
 SPLITS = ("train", "valid", "test")
-
-
-def run_script(script: str, argv: list[str]) -> None:
-    """Run `train/<script>.py argv` as a user would, in a child process (its own imports, its own memory); the
-    hub's per-file bars are switched off there too, so the stage shows its own bar only."""
-    env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    subprocess.run([sys.executable, str(TRAIN / f"{script}.py"), *argv], check=True, env=env)
-
-
-def stage(name: str, final: Path, script: str, argv: list[str]) -> float:
-    if (final / "config.json").is_file():
-        print(f"[{name}] reusing {final}")
-        return 0.0
-    print(f"[{name}] python train/{script}.py {' '.join(argv)}", flush=True)
-    start = time.perf_counter()
-    try:
-        run_script(script, argv)
-    except subprocess.CalledProcessError as error:  # the child printed its own traceback above
-        raise SystemExit(f"[{name}] failed (exit {error.returncode}); the same command resumes it") from None
-    return time.perf_counter() - start
 
 
 def shipped_teacher(args: argparse.Namespace, final: Path) -> float:
@@ -112,7 +90,7 @@ def train_teacher(args: argparse.Namespace, teacher: Path, common: list[str]) ->
             build_benchmark(BuildConfig(out=pool, num_volumes=4000, valid_fraction=0.0, test_fraction=0.0,
                                         shape=(24, 48, 48), seed=args.seed + 1, speech=False))  # fmt: skip
         extra = ["--extra_train_dirs", str(pool)]
-    return stage("teacher", teacher / "final", "pretrain", [
+    return stage("teacher", teacher / "final", TRAIN / "pretrain.py", [
         "--output_dir", str(teacher), "--max_steps", str(args.teacher_steps), "--ct_tower", recipe["ct_tower"],
         "--per_device_batch_size", str(args.batch_size), "--learning_rate", str(recipe["learning_rate"]),
         "--warmup_steps", str(recipe["warmup_steps"]), "--weight_decay", str(recipe["weight_decay"]),
@@ -260,7 +238,7 @@ def main() -> None:
         "speech, distilled": (out / "distilled", args.distill_weight),
     }
     for name, (folder, weight) in students.items():
-        timings[folder.name] = stage(name, folder / "final", "distill", [
+        timings[folder.name] = stage(name, folder / "final", TRAIN / "distill.py", [
             "--output_dir", str(folder), "--teacher", str(teacher / "final"), "--distill_weight", str(weight),
             "--distill_loss", args.distill_loss, "--max_steps", str(args.student_steps),
             "--per_device_batch_size", str(args.batch_size), "--learning_rate", "1e-3", "--warmup_steps", "20",
