@@ -74,9 +74,10 @@ def main(argv: list[str] | None = None) -> dict:
     for name, path in args.models:
         print(f"[{name}] scoring {path} on {args.data_dir} ({args.split})", flush=True)
         counts[name], model_clip = score_model(path, args.data_dir, args.split, args.cache_dir)
-        clip = clip or model_clip
-        if set(model_clip) != set(clip) or any((model_clip[f][0] != clip[f][0]).any() for f in clip):
+        clip = clip if clip is not None else model_clip
+        if any((model_clip[f][0] != clip[f][0]).any() for f in set(clip) & set(model_clip)):
             raise SystemExit(f"[{name}] has another CLIP than {args.models[0][0]}: evaluate them apart.")
+        clip = {**model_clip, **clip}  # a cascaded model adds the no-speech keyword guess
     record = report(counts, clip, args.compare, args.ratio, args.n_resamples, args.seed)
     record["command"] = " ".join(["python", "eval/speechclip.py", *(sys.argv[1:] if argv is None else argv)])
     data = flickr8k_revision(args.data_dir, [args.split])

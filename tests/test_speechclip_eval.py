@@ -8,6 +8,7 @@ import pytest
 from modeling_speechct.evaluation.speechclip_eval import (
     SplitEmbeddings,
     compare,
+    frequent_subword_counts,
     keyword_counts,
     model_counts,
     ratio,
@@ -135,3 +136,13 @@ def test_the_report_lays_out_models_clip_ratios_and_comparisons():
     assert lines[2].startswith("| CLIP (written caption) | text | ") and f"{bar:.3f} [" in lines[2]
     assert lines[3].startswith("| parallel | parallel | ") and lines[3].count("—") == 2  # no keywords
     assert record["resampled"] == "images"
+
+
+def test_the_no_speech_keyword_guess_names_the_most_frequent_training_subwords():
+    train = [[3, 1, 4], [1, 5, 9], [2, 6, 5], [3, 5, 8], [9, 7, 9]]  # 9 ×3, 5 ×3, 1 ×2, 3 ×2, 4 ×1 …
+    test = [[9], [4], [7, 8], [5, 1]]
+    counts = frequent_subword_counts(np.array([0, 0, 1, 1]), test, train, slots=2)
+    num, den = counts["frequent subwords keyword hit top-1"]  # top-1 is 5 (ties broken by id): utterance 3 only
+    assert num.tolist() == [0, 2] and den.tolist() == [4, 4]
+    num, _ = counts["frequent subwords keyword hit top-5"]  # {5, 9, 1, 3, 2}: utterances 0 and 3
+    assert num.tolist() == [2, 2]

@@ -21,9 +21,20 @@ from ..processing_speechclip import SpeechClipProcessor
 from ..training.embedding_cache import SpeechLayersCache
 from ..training.speechclip_training import SpeechClipCollator, speechclip_rows
 from .metrics import bootstrap_ci
-from .speechclip_eval import Counts, compare, embed_rows, model_counts, ratio, retrieval_counts, summarise
+from .speechclip_eval import (
+    FREQUENT,
+    Counts,
+    compare,
+    embed_rows,
+    frequent_subword_counts,
+    model_counts,
+    ratio,
+    retrieval_counts,
+    summarise,
+)
 
 CLIP_ROW = "CLIP (written caption)"
+FREQUENT_ROW = "most frequent training subwords (no speech)"
 COLUMNS = (
     ("→ image R@1", "speech→image R@1"),
     ("R@5", "speech→image R@5"),
@@ -60,6 +71,11 @@ def score_model(path: str | Path, data_dir: str | Path, split: str, cache_dir: s
     text_embeds = text_features(model, processor.tokenizer, texts)
     transcripts = processor.tokenizer(texts, add_special_tokens=False)["input_ids"]
     clip = retrieval_counts("CLIP", text_embeds, embedded, modality="text")
+    if model.quantizer is not None and split != "train":  # the no-speech keyword guess, from the training captions
+        train = [c.caption for c in load_flickr8k(Path(data_dir), "train", check_files=False)]
+        clip |= frequent_subword_counts(embedded.item_ids, transcripts,
+                                        processor.tokenizer(train, add_special_tokens=False)["input_ids"],
+                                        model.config.num_keywords)  # fmt: skip
     return model_counts(embedded, text_embeds, texts, transcripts), clip
 
 
@@ -89,6 +105,9 @@ def results_table(summaries: Mapping[str, Mapping[str, dict[str, Any]]], clip: M
     clip_cells = [_cell(clip, f"CLIP {f.replace('speech', 'text', 1)}") if f.startswith(("speech→image", "image→"))
                   else "—" for _, f in COLUMNS]  # fmt: skip
     lines.append(f"| {CLIP_ROW} | text | " + " | ".join(clip_cells) + " |")
+    if f"{FREQUENT} keyword hit top-1" in clip:
+        cells = [_cell(clip, f"{FREQUENT} {f}") if f.startswith("keyword") else "—" for _, f in COLUMNS]
+        lines.append(f"| {FREQUENT_ROW} | — | " + " | ".join(cells) + " |")
     for name, summary in summaries.items():
         for branch in ("parallel", "cascaded"):
             if f"{branch} speech→image R@1" in summary:
