@@ -35,6 +35,7 @@ class SpeechClipArguments(CommonArguments):
     num_keywords: int = 8
     limit_vocabulary: bool = field(default=True, metadata={"help": "Keywords only from the training captions."})
     cif_scaling_steps: int = 0
+    speech_layer_norm: bool = field(default=False, metadata={"help": "Layer-norm each hidden layer (large)."})
     frame_stride: int = field(default=1, metadata={"help": "Average this many tower frames before the branch layer."})
     branch_dropout: float = 0.1
 
@@ -50,6 +51,7 @@ def build_speechclip(args: SpeechClipArguments, train_captions: list[str]) -> tu
     positions = AutoConfig.from_pretrained(args.clip).text_config.max_position_embeddings
     config = {"mode": args.mode, "num_keywords": args.num_keywords, "keyword_vocabulary": vocabulary,
               "cif_scaling_steps": args.cif_scaling_steps, "frame_stride": args.frame_stride,
+              "speech_layer_norm": args.speech_layer_norm,
               "branch_dropout": args.branch_dropout,
               "cif_max_tokens": min(75, positions - 2)}  # fmt: skip  # the paper's cap, or what CLIP's text fits
     model = SpeechClipModel.from_tower_pretrained(speech=speech, clip=args.clip, config_kwargs=config)
