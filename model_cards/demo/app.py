@@ -3,6 +3,11 @@
     python model_cards/demo/app.py                                   # the embedded default's distilled student
     python model_cards/demo/app.py --model org/speechct-clip --prompts written
     python model_cards/demo/app.py --gallery_dir data/benchmark --gallery_split test --port 7860
+    python model_cards/demo/app.py --speechclip_model outputs/speechclip/hybrid/final   # + the scenes tab
+
+The scenes tab (SpeechCLIP: speak a description, see the closest scenes and the spoken keywords) appears when
+--speechclip_model exists (by default the main job's hybrid model, `bash scripts/run_main.sh speechclip`); its
+gallery is --scenes_dir's --scenes_split images.
 
 Environment variables (what a Space sets): SPEECHCT_MODEL (folder or Hub id), SPEECHCT_PROMPTS (spoken | written).
 """
@@ -14,9 +19,12 @@ import os
 from pathlib import Path
 
 from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.data.flickr8k import load_flickr8k
 from modeling_speechct.hub.demo import DemoBackend, build_demo, launch
+from modeling_speechct.hub.scene_search import SceneSearchBackend
 
 DEFAULT_MODEL = "outputs/benchmark/distilled/final"  # what README's main job writes
+DEFAULT_SPEECHCLIP = "outputs/speechclip/hybrid/final"  # what `bash scripts/run_main.sh speechclip` writes
 
 
 def main() -> None:
@@ -26,6 +34,9 @@ def main() -> None:
     parser.add_argument("--prompts", choices=("spoken", "written"), default=prompts)
     parser.add_argument("--gallery_dir", default=None, help="a CT-RATE-layout dataset whose volumes form the gallery")
     parser.add_argument("--gallery_split", default="test")
+    parser.add_argument("--speechclip_model", default=os.environ.get("SPEECHCLIP_MODEL", DEFAULT_SPEECHCLIP))
+    parser.add_argument("--scenes_dir", default="data/scenes_benchmark")
+    parser.add_argument("--scenes_split", default="test")
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args()
     if args.model == DEFAULT_MODEL and not Path(DEFAULT_MODEL).is_dir():
@@ -34,7 +45,11 @@ def main() -> None:
     if args.gallery_dir:
         gallery = [row["volume"] for row in load_ct_rate(args.gallery_dir, args.gallery_split, require_speech=False)]
     backend = DemoBackend(args.model, prompts=args.prompts, gallery=gallery)
-    launch(build_demo(backend), port=args.port)
+    scenes = None
+    if Path(args.speechclip_model).is_dir() or args.speechclip_model != DEFAULT_SPEECHCLIP:
+        images = sorted({str(c.image) for c in load_flickr8k(args.scenes_dir, args.scenes_split)})
+        scenes = SceneSearchBackend(args.speechclip_model, images)
+    launch(build_demo(backend, scenes=scenes), port=args.port)
 
 
 if __name__ == "__main__":

@@ -91,8 +91,9 @@ def _unit(x: Any) -> np.ndarray:
     return x / np.linalg.norm(x)
 
 
-def build_demo(backend: DemoBackend, title: str = "SpeechCT-CLIP"):
-    """The Gradio page around `backend` (not launched)."""
+def build_demo(backend: DemoBackend, title: str = "SpeechCT-CLIP", scenes: Any = None):
+    """The Gradio page around `backend` (not launched); with `scenes` (a `scene_search.SceneSearchBackend`) a
+    second tab searches scenes by a spoken description (SpeechCLIP)."""
     import gradio as gr
 
     def run(ct_file, audio_file):
@@ -106,17 +107,26 @@ def build_demo(backend: DemoBackend, title: str = "SpeechCT-CLIP"):
             f"# {title}\nUpload a chest CT (`.nii.gz`, or a zipped DICOM series) and, optionally, a spoken report. "
             "Research demo: not a medical device, not for diagnosis."
         )
-        with gr.Row():
-            ct_file = gr.File(label="CT volume", file_types=[".nii", ".gz", ".zip"], type="filepath", elem_id="ct")
-            audio = gr.Audio(label="Spoken report", sources=["upload", "microphone"], type="filepath", elem_id="audio")
-        button = gr.Button("Analyse", variant="primary", elem_id="analyse")
-        views = gr.Image(label="Axial · coronal · sagittal", elem_id="views")
-        match = gr.Markdown(elem_id="match")
-        with gr.Row():
-            # Tall enough for all 18 findings: Gradio virtualises rows beyond its height.
-            findings = gr.Dataframe(headers=FINDINGS_COLUMNS, label="Findings", elem_id="findings", max_height=900)
-            closest = gr.Dataframe(headers=GALLERY_COLUMNS, label="Closest gallery volumes", elem_id="closest")
-        button.click(run, inputs=[ct_file, audio], outputs=[views, findings, match, closest])
+        with gr.Tabs():
+            with gr.Tab("CT (SpeechCT-CLIP)", elem_id="ct-tab"):
+                with gr.Row():
+                    ct_file = gr.File(label="CT volume", file_types=[".nii", ".gz", ".zip"], type="filepath",
+                                      elem_id="ct")  # fmt: skip
+                    audio = gr.Audio(label="Spoken report", sources=["upload", "microphone"], type="filepath",
+                                     elem_id="audio")  # fmt: skip
+                button = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                views = gr.Image(label="Axial · coronal · sagittal", elem_id="views")
+                match = gr.Markdown(elem_id="match")
+                with gr.Row():
+                    # Tall enough for all 18 findings: Gradio virtualises rows beyond its height.
+                    findings = gr.Dataframe(headers=FINDINGS_COLUMNS, label="Findings", elem_id="findings",
+                                            max_height=900)  # fmt: skip
+                    closest = gr.Dataframe(headers=GALLERY_COLUMNS, label="Closest gallery volumes", elem_id="closest")
+                button.click(run, inputs=[ct_file, audio], outputs=[views, findings, match, closest])
+            if scenes is not None:
+                from .scene_search import add_scene_search_tab
+
+                add_scene_search_tab(scenes)
     return demo
 
 
