@@ -49,7 +49,7 @@ def main() -> None:
         results = {}
         for stride in (1, 2, 4):
             torch.manual_seed(0)
-            config = {"mode": mode, "frame_stride": stride}
+            config = {"mode": mode, "frame_stride": stride, "cif_max_tokens": 30}  # what scenes-CLIP's 32 positions fit
             model = SpeechClipModel.from_tower_pretrained(speech=speech, clip=str(SHIPPED_SCENES_CLIP),
                                                           config_kwargs=config)  # fmt: skip
             width, layers = model.config.speech_config.hidden_size, model.config.speech_config.num_hidden_layers + 1

@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--frame_stride", type=int, default=4,
                         help="tower frames averaged before the branch layer (1: the papers' 50 a second; 4 makes a "
-                             "CPU step ≈ 5× cheaper: docs/speechclip.md)")  # fmt: skip
+                             "CPU step 5.7–9.2× cheaper: docs/speechclip.md)")  # fmt: skip
     parser.add_argument("--cif_scaling_steps", type=int, default=100)
     parser.add_argument("--n_resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
