@@ -1,6 +1,6 @@
 """Score saved SpeechCLIP models on one split of a Flickr8k-layout folder and lay the figures out as a report.
 
-`score_models` loads each model folder (model + processor, as `train/train_speechclip.py` saves them), embeds the
+`score_model` loads a model folder (model + processor, as `train/train_speechclip.py` saves them), embeds the
 split's spoken captions from the cached frozen layers (one cache for every model with the same speech tower) and
 returns per-image counts (`speechclip_eval`); `report` turns them into values with 95 % intervals, paired
 differences and ratios between figures, and a Markdown table. `eval/speechclip.py` and the main job use both.
@@ -21,6 +21,7 @@ from ..processing_speechclip import SpeechClipProcessor
 from ..training.embedding_cache import SpeechLayersCache
 from ..training.speechclip_training import SpeechClipCollator, speechclip_rows
 from .metrics import bootstrap_ci
+from .paired_comparison import difference_table
 from .speechclip_eval import (
     FREQUENT,
     Counts,
@@ -116,14 +117,6 @@ def results_table(summaries: Mapping[str, Mapping[str, dict[str, Any]]], clip: M
     return "\n".join(lines) + "\n"
 
 
-def comparison_table(comparisons: Mapping[str, dict[str, Any]]) -> str:
-    lines = ["| comparison | A | B | A − B [95 % CI] | excludes 0 |", "|---|---|---|---|---|"]
-    for name, r in comparisons.items():
-        lines.append(f"| {name} | {r['a']:.3f} | {r['b']:.3f} | {r['difference']:+.3f} [{r['ci95'][0]:+.3f}, "
-                     f"{r['ci95'][1]:+.3f}] | {'yes' if r['excludes_zero'] else 'no'} |")  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
 def report(counts: Mapping[str, Counts], clip: Counts, comparisons: Sequence[tuple[str, str, str]] = (),
            ratios: Sequence[tuple[str, str]] = (), n_resamples: int = 1000,
            seed: int = 0) -> dict[str, Any]:  # fmt: skip
@@ -145,6 +138,6 @@ def report(counts: Mapping[str, Counts], clip: Counts, comparisons: Sequence[tup
         markdown += "\n| ratio | value [95 % CI] |\n|---|---|\n" + "".join(
             f"| {k} | {r['value']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] |\n" for k, r in relatives.items())
     if paired:
-        markdown += "\n" + comparison_table(paired)
+        markdown += "\n" + difference_table(paired) + "\n"
     return {"models": summaries, "clip": clip_summary, "comparisons": paired, "ratios": relatives,
             "n_resamples": n_resamples, "seed": seed, "resampled": "images", "markdown": markdown}  # fmt: skip
