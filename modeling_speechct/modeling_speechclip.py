@@ -34,6 +34,7 @@ from .towers import (
     check_audio_input,
     encode_frames,
     keep_frozen_in_eval,
+    layer_stack,
     load_matching,
     load_tower,
 )
@@ -173,6 +174,10 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
     def _frozen(self) -> list[nn.Module]:
         return [self.speech_model, self.clip]
 
+    def _speech_layer_stack(self) -> nn.ModuleList | None:
+        """The speech tower's transformer layers (`towers.layer_stack`): where LoRA adapters go."""
+        return layer_stack(self.speech_model)
+
     def apply_freezing(self) -> None:
         """The speech tower and CLIP are frozen (no gradient, eval mode); everything between them trains."""
         for module in self._frozen():
@@ -259,6 +264,13 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
         """Every hidden layer of the frozen speech tower, `(batch, layers + 1, frames, hidden)`, and the frame mask
         `(batch, frames)`: the frozen work, which a training run computes once and caches
         (`training.embedding_cache.SpeechLayersCache`) and passes back as `speech_layers` / `speech_frame_mask`."""
+        return self._speech_hidden_layers(speech_values, speech_attention_mask)
+
+    def _speech_hidden_layers(
+        self, speech_values: torch.Tensor, speech_attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode_speech_layers` with gradients where the tower has trainable weights (LoRA adapters on its
+        attention: `training.lora.add_speech_lora`); the tower's dropout stays off either way."""
         check_audio_input(self.speech_model, self.config.speech_config, speech_values, speech_attention_mask)
         if speech_attention_mask is None:
             speech_attention_mask = torch.ones(speech_values.shape[0], speech_values.shape[-1], dtype=torch.long,
@@ -283,7 +295,9 @@ class SpeechClipModel(SpeechClipPreTrainedModel):
         if speech_layers is None:
             if speech_values is None:
                 raise ValueError("Give `speech_values` (audio) or `speech_layers` + `speech_frame_mask` (cached).")
-            speech_layers, speech_frame_mask = self.encode_speech_layers(speech_values, speech_attention_mask)
+            adapted = any(p.requires_grad for p in self.speech_model.parameters())
+            with torch.set_grad_enabled(torch.is_grad_enabled() and adapted):
+                speech_layers, speech_frame_mask = self._speech_hidden_layers(speech_values, speech_attention_mask)
         elif speech_frame_mask is None or speech_frame_mask.shape != (speech_layers.shape[0], speech_layers.shape[2]):
             raise ValueError(
                 f"`speech_frame_mask` must be (batch, frames) = {(speech_layers.shape[0], speech_layers.shape[2])} "

@@ -11,8 +11,15 @@ from modeling_speechct import SpeechClipModel
 from modeling_speechct.data.flickr8k import load_flickr8k
 from modeling_speechct.processing_speechclip import SpeechClipProcessor
 from modeling_speechct.training.embedding_cache import SpeechLayersCache
+from modeling_speechct.training.lora import ATTENTION_PROJECTIONS, from_pretrained_with_adapter
 from modeling_speechct.training.scenes_clip import SHIPPED_SCENES_CLIP
-from modeling_speechct.training.speechclip_training import SpeechClipCollator, speech_image_scores, speechclip_rows
+from modeling_speechct.training.speech_tower import SHIPPED_SPEECH_TOWER
+from modeling_speechct.training.speechclip_training import (
+    SpeechClipAudioCollator,
+    SpeechClipCollator,
+    speech_image_scores,
+    speechclip_rows,
+)
 from scripts import load_script
 
 
@@ -42,3 +49,34 @@ def test_the_recorded_recall_is_the_saved_models(run):
     rows = speechclip_rows(model, processor, load_flickr8k(root / "data", "valid"))
     scores = speech_image_scores(model, rows, SpeechClipCollator(SpeechLayersCache(root / "cache", model, processor)))
     assert scores == pytest.approx({k[len("eval_") :]: v for k, v in result.items() if k.startswith("eval_")})
+
+
+@pytest.fixture(scope="module")
+def lora_run(run):
+    root, _ = run  # the same scenes; the tower runs on the audio each step, so no speech cache
+    argv = ["--output_dir", str(root / "lora"), "--data_dir", str(root / "data"), "--cache_dir", str(root / "cache"),
+            "--max_steps", "4", "--per_device_batch_size", "16", "--eval_every", "4", "--save_every", "4",
+            "--mode", "parallel", "--lora_r", "4", "--learning_rate", "1e-2"]  # fmt: skip
+    return root, load_script("train/train_speechclip.py").main(argv)
+
+
+def test_lora_trains_the_tower_through_its_adapters_and_they_reload(lora_run):
+    root, result = lora_run
+    final = root / "lora" / "final"
+    shipped = load_file(SHIPPED_SPEECH_TOWER / "model.safetensors")
+    base = SpeechClipModel.from_pretrained(final)  # the saved base weights: the tower as shipped, adapters beside
+    tower = base.speech_model.state_dict()
+    assert all(torch.equal(tower[n], t) for n, t in shipped.items() if n in tower) and (final / "adapter").is_dir()
+    adapted = from_pretrained_with_adapter(SpeechClipModel, final).eval()  # merged in
+    changed = [n for n, t in adapted.speech_model.state_dict().items() if not torch.equal(t, tower[n])]
+    assert changed and all(any(p in n for p in ATTENTION_PROJECTIONS) for n in changed)  # attention only moved
+    processor = SpeechClipProcessor.from_pretrained(final)
+    rows = speechclip_rows(adapted, processor, load_flickr8k(root / "data", "valid"))
+    scores = speech_image_scores(adapted, rows, SpeechClipAudioCollator(processor))
+    recorded = {k[len("eval_") :]: v for k, v in result.items() if k.startswith("eval_")}
+    assert scores == pytest.approx(recorded, abs=1e-6)  # the merged model is the one validated during training
+    batch = SpeechClipAudioCollator(processor)(rows[:4])
+    audio = {k: batch[k] for k in ("speech_values", "speech_attention_mask")}
+    with torch.no_grad():  # without its adapters the tower embeds differently
+        assert not torch.allclose(base.eval().get_speech_features(**audio).parallel_embeds,
+                                  adapted.get_speech_features(**audio).parallel_embeds, atol=1e-4)  # fmt: skip

@@ -14,15 +14,13 @@ contrastive loss flow through the embeddings gathered from every process, so the
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import torch
 
 from modeling_speechct.data.ctrate import load_ct_rate
 from modeling_speechct.training.arguments import DistillArguments, parse_arguments, validate
 from modeling_speechct.training.loop import fit, make_accelerator
-from modeling_speechct.training.lora import ADAPTER_DIR, add_speech_lora, finalize_lora
+from modeling_speechct.training.lora import add_speech_lora, finalize_lora, place_adapter
 from modeling_speechct.training.outputs import retrieval_scores, save_final
 from modeling_speechct.training.rows import FeatureCollator, VoiceSampledRows, student_rows
 from modeling_speechct.training.teacher import build_student, speech_tower_summary
@@ -89,12 +87,7 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
         return result  # "killed": no final model
     to_save = finalize_lora(accelerator.unwrap_model(model), args.output_dir, args.merge_lora) if args.lora_r else None
     final = save_final(accelerator, model, processor, args, result, "SpeechCT-CLIP student", model_to_save=to_save)
-    adapter = Path(args.output_dir) / ADAPTER_DIR
-    if accelerator.is_main_process and adapter.is_dir():
-        shutil.rmtree(final / ADAPTER_DIR, ignore_errors=True)
-        adapter.rename(
-            final / ADAPTER_DIR
-        )  # beside the base weights: load with modeling_speechct.training.lora.load_speech_lora
+    place_adapter(args.output_dir, final, accelerator.is_main_process)  # load: lora.from_pretrained_with_adapter
     accelerator.print(json.dumps(result, indent=1))
     accelerator.print(f"student saved to {final}")
     return result

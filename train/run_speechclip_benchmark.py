@@ -120,8 +120,10 @@ def main() -> None:
         markdown += "\n| the papers' claim, on these scenes | met | figure [95 % CI] |\n|---|---|---|\n" + "".join(
             f"| {c} | {'yes' if ok else 'no'} | {fig} |\n" for c, ok, fig in rows)  # fmt: skip
         record["claims"] = [{"claim": c, "met": ok, "figure": fig} for c, ok, fig in rows]
-    markdown += (f"\nThe test split of {data}: images no stage saw, the shipped CLIP included; intervals resample "
-                 f"images ({args.n_resamples} draws). Speech → text is zero-shot: the speech side never saw text.\n")
+    markdown += (
+        f"\nThe test split of {data}: images no stage saw, the shipped CLIP included; intervals resample "
+        f"images ({args.n_resamples} draws). Speech → text is zero-shot: the speech side never saw text.\n"
+    )
     write_text_atomic(out / "results.md", markdown)
     write_json_atomic(out / "results.json", {**{k: v for k, v in record.items() if k != "markdown"},
                                              "timings_s": timings, "arguments": vars(args)})  # fmt: skip

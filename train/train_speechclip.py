@@ -4,10 +4,13 @@
     python train/train_speechclip.py --output_dir outputs/speechclip_hybrid --mode hybrid_plus --cif_scaling_steps 200
     accelerate launch train/train_speechclip.py --data_dir /data/flickr8k --clip openai/clip-vit-base-patch32 \\
         --speech_tower facebook/hubert-base-ls960 --mode cascaded ...
+    python train/train_speechclip.py ... --lora_r 8 --merge_lora        # LoRA on the speech tower's attention
 
 Builds the scenes (with speech) into --data_dir when missing, caches CLIP's image embeddings and every hidden layer
 of the frozen speech tower, and trains the layer weights and branches in the package's loop (checkpoints, exact
-resume). Validation: speech ↔ image R@k of each branch. Writes `<output_dir>/final` (model + processor).
+resume). With `--lora_r` the tower gains LoRA adapters on every layer's attention and runs each step on the audio
+(nothing of it cached); the adapters are merged (`--merge_lora`) or saved in `<final>/adapter`. Validation: speech ↔
+image R@k of each branch. Writes `<output_dir>/final` (model + processor).
 Arguments: `modeling_speechct.training.speechclip_training.SpeechClipArguments`.
 """
 
@@ -23,10 +26,12 @@ from modeling_speechct.data.scenes_build import ScenesConfig, build_scenes
 from modeling_speechct.training.arguments import parse_arguments, validate
 from modeling_speechct.training.embedding_cache import SpeechLayersCache
 from modeling_speechct.training.loop import fit, make_accelerator
+from modeling_speechct.training.lora import add_speech_lora, finalize_lora, place_adapter
 from modeling_speechct.training.outputs import save_model_folder
 from modeling_speechct.training.rows import RowDataset
 from modeling_speechct.training.speechclip_training import (
     SpeechClipArguments,
+    SpeechClipAudioCollator,
     SpeechClipCollator,
     build_speechclip,
     speech_image_scores,
@@ -44,18 +49,24 @@ def main(argv: list[str] | None = None) -> dict:
     captions = {split: load_flickr8k(data, split) for split in ("train", "valid")}
     model, processor = build_speechclip(args, [c.caption for c in captions["train"]])
     accelerator = make_accelerator(args)
-    cache = SpeechLayersCache(args.cache_dir, model, processor)
-    with accelerator.main_process_first():  # the main process fills the caches, the others read them
+    with accelerator.main_process_first():  # CLIP's image embeddings; the main process fills the caches first
         rows = {split: speechclip_rows(model, processor, c) for split, c in captions.items()}
-        for split_rows in rows.values():
-            cache([r["wav"] for r in split_rows])
-    collate = SpeechClipCollator(cache)
+        if args.lora_r:  # the tower changes every step: it runs on the audio
+            model = add_speech_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout)
+            collate = SpeechClipAudioCollator(processor)
+        else:
+            cache = SpeechLayersCache(args.cache_dir, model, processor)
+            for split_rows in rows.values():
+                cache([r["wav"] for r in split_rows])
+            collate = SpeechClipCollator(cache)
 
     def evaluate(wrapped):
         return speech_image_scores(accelerator.unwrap_model(wrapped), rows["valid"], collate)
 
     result = fit(model, RowDataset(rows["train"]), collate, args, accelerator, evaluate)
-    final = save_model_folder(accelerator, model, processor, args, result)
+    to_save = finalize_lora(accelerator.unwrap_model(model), args.output_dir, args.merge_lora) if args.lora_r else None
+    final = save_model_folder(accelerator, model, processor, args, result, model_to_save=to_save)
+    place_adapter(args.output_dir, final, accelerator.is_main_process)  # load: lora.from_pretrained_with_adapter
     accelerator.print(json.dumps(result, indent=1))
     accelerator.print(f"saved to {final}")
     return result

@@ -28,6 +28,7 @@ from .speechclip_metrics import keyword_hits
 
 KS: tuple[int, ...] = (1, 5, 10)
 BRANCHES: tuple[str, ...] = ("parallel", "cascaded")
+SPEECH_INPUTS = ("speech_layers", "speech_frame_mask", "speech_values", "speech_attention_mask")
 
 
 @dataclass
@@ -45,14 +46,15 @@ class SplitEmbeddings:
 def embed_rows(model: Any, rows: Sequence[dict[str, Any]], collate: Any, batch_size: int = 64,
                keywords_top_k: int = 0) -> SplitEmbeddings:  # fmt: skip
     """Every branch's speech embedding of `rows` (dicts with "wav", "image_embeds", "item_ids", as
-    `training.speechclip_training.speechclip_rows` makes them) from their cached frozen layers (`collate`), and,
+    `training.speechclip_training.speechclip_rows` makes them) from their cached frozen layers or their audio
+    (`collate`), and,
     with `keywords_top_k`, each keyword slot's nearest subwords."""
     model.eval()
     speech: dict[str, list[np.ndarray]] = {}
     keyword_ids, keyword_mask = [], []
     for start in range(0, len(rows), batch_size):
         batch = collate(rows[start : start + batch_size])
-        cached = {"speech_layers": batch["speech_layers"], "speech_frame_mask": batch["speech_frame_mask"]}
+        cached = {k: batch[k] for k in SPEECH_INPUTS if k in batch}  # cached layers, or audio
         out = model.get_speech_features(**cached)
         for name in BRANCHES:
             embeds = getattr(out, f"{name}_embeds")

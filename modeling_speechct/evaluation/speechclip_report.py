@@ -19,6 +19,7 @@ from ..data.flickr8k import load_flickr8k
 from ..modeling_speechclip import SpeechClipModel
 from ..processing_speechclip import SpeechClipProcessor
 from ..training.embedding_cache import SpeechLayersCache
+from ..training.lora import from_pretrained_with_adapter
 from ..training.speechclip_training import SpeechClipCollator, speechclip_rows
 from .metrics import bootstrap_ci
 from .paired_comparison import difference_table
@@ -60,7 +61,7 @@ def text_features(model: SpeechClipModel, tokenizer: Any, captions: Sequence[str
 
 def score_model(path: str | Path, data_dir: str | Path, split: str, cache_dir: str | Path) -> tuple[Counts, Counts]:
     """`(the model's counts, the counts of its CLIP's written captions)` on `split` of `data_dir`."""
-    model = SpeechClipModel.from_pretrained(path).eval()
+    model = from_pretrained_with_adapter(SpeechClipModel, path).eval()
     processor = SpeechClipProcessor.from_pretrained(path)
     captions = load_flickr8k(Path(data_dir), split)
     rows = speechclip_rows(model, processor, captions)
@@ -136,7 +137,8 @@ def report(counts: Mapping[str, Counts], clip: Counts, comparisons: Sequence[tup
     markdown = results_table(summaries, clip_summary)
     if relatives:
         markdown += "\n| ratio | value [95 % CI] |\n|---|---|\n" + "".join(
-            f"| {k} | {r['value']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] |\n" for k, r in relatives.items())
+            f"| {k} | {r['value']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] |\n" for k, r in relatives.items()
+        )
     if paired:
         markdown += "\n" + difference_table(paired) + "\n"
     return {"models": summaries, "clip": clip_summary, "comparisons": paired, "ratios": relatives,

@@ -26,10 +26,11 @@ class SceneSearchBackend:
 
         from ..modeling_speechclip import SpeechClipModel
         from ..processing_speechclip import SpeechClipProcessor
+        from ..training.lora import from_pretrained_with_adapter
 
         if not gallery:
             raise ValueError("SceneSearchBackend: the gallery holds no image.")
-        self.model = SpeechClipModel.from_pretrained(model).eval()
+        self.model = from_pretrained_with_adapter(SpeechClipModel, model).eval()
         self.processor = SpeechClipProcessor.from_pretrained(model)
         self.gallery = [str(p) for p in gallery]
         embeds = []

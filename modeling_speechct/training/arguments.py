@@ -130,7 +130,23 @@ class TeacherArguments(CommonArguments):
 
 
 @dataclass
-class DistillArguments(CommonArguments):
+class LoraArguments(CommonArguments):
+    """LoRA on a speech student's tower (`training.lora`): shared by SpeechCT-CLIP's and SpeechCLIP's trainers."""
+
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank on the speech tower's attention (0: off)."})
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    merge_lora: bool = field(default=False, metadata={"help": "Merge the adapters into the final model's weights."})
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.lora_r < 0:
+            found.append(f"lora_r={self.lora_r} must be ≥ 0")
+        return found
+
+
+@dataclass
+class DistillArguments(LoraArguments):
     """The speech student: InfoNCE(speech, CT) + λ · (1 − cos(speech, text)) against the frozen teacher."""
 
     teacher: str = field(default="outputs/teacher/final", metadata={"help": "Teacher folder (train/pretrain.py)."})
@@ -161,10 +177,6 @@ class DistillArguments(CommonArguments):
             "drawn per step; false: the primary wav only."
         },
     )
-    lora_r: int = field(default=0, metadata={"help": "LoRA rank on the speech tower's attention (0: off)."})
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    merge_lora: bool = field(default=False, metadata={"help": "Merge the adapters into the final model's weights."})
 
     def problems(self) -> list[str]:
         found = super().problems()
@@ -172,8 +184,6 @@ class DistillArguments(CommonArguments):
             found.append(f"distill_weight={self.distill_weight} must be ≥ 0 (λ; 0 is the naive baseline)")
         if self.distill_loss not in DISTILL_LOSSES:
             found.append(f"distill_loss={self.distill_loss!r} is not one of {DISTILL_LOSSES}")
-        if self.lora_r < 0:
-            found.append(f"lora_r={self.lora_r} must be ≥ 0")
         if not Path(self.teacher).is_dir():
             found.append(f"teacher={self.teacher!r} is not a folder (train the teacher first: train/pretrain.py)")
         tower = self.speech_tower

@@ -1,8 +1,10 @@
-"""LoRA on the speech tower (PEFT): low-rank adapters on the attention projections of its trainable top layers.
+"""LoRA on the speech tower (PEFT): low-rank adapters on the attention projections of its trainable layers.
 
-The layers below stay frozen (their output is cached), the adapted layers' own weights freeze, and the pooling,
-projection and temperature keep training. At the end the adapters are either merged into the weights (one plain
-checkpoint) or saved beside the model (`<final>/adapter`, loaded with `load_speech_lora`).
+SpeechCT-CLIP adapts its trainable top layers (the layers below stay frozen and cached); SpeechCLIP, whose tower is
+frozen whole, adapts every layer (its speech then runs each step, uncached). The adapted layers' own weights freeze;
+the pooling, branches, projections and temperature keep training. At the end the adapters are either merged into
+the weights (one plain checkpoint) or saved beside the model (`<final>/adapter`, loaded with `load_speech_lora` or
+`from_pretrained_with_adapter`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ ADAPTER_DIR = "adapter"
 
 
 def lora_targets(model: Any) -> list[str]:
-    """Names of the attention projections in the speech tower's trainable top layers."""
+    """Names of the attention projections in the speech tower's trainable top layers (every layer of a model
+    without `speech_trainable_layers`, e.g. `SpeechClipModel`)."""
     stack = model._speech_layer_stack()
-    first = model.speech_prefix_layer if model.config.speech_trainable_layers is not None else 0
+    top_only = getattr(model.config, "speech_trainable_layers", None) is not None
+    first = model.speech_prefix_layer if top_only else 0
     prefixes = [n for n, m in model.named_modules() if m is stack]
     targets = []
     for name, _ in model.named_modules():
@@ -31,7 +35,7 @@ def lora_targets(model: Any) -> list[str]:
 
 
 def add_speech_lora(model: Any, r: int, alpha: int, dropout: float) -> Any:
-    """Inject LoRA adapters in place (the model stays a `SpeechCTClipModel`, so caching and saving are unchanged)."""
+    """Inject LoRA adapters in place (the model keeps its class, so caching and saving are unchanged)."""
     from peft import LoraConfig, inject_adapter_in_model
 
     targets = lora_targets(model)
@@ -84,7 +88,7 @@ def _strip_lora(model: Any) -> Any:
 
 
 def load_speech_lora(model: Any, adapter_dir: str | Path, merge: bool = False) -> Any:
-    """Put saved adapters back into a `SpeechCTClipModel` (optionally merged)."""
+    """Put saved adapters back into a `SpeechCTClipModel` or `SpeechClipModel` (optionally merged)."""
     from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -93,3 +97,22 @@ def load_speech_lora(model: Any, adapter_dir: str | Path, merge: bool = False) -
     set_peft_model_state_dict(model, load_file(Path(adapter_dir) / "adapter_model.safetensors"))
     model._speech_lora_config = config
     return _merge(model) if merge else model
+
+
+def place_adapter(output_dir: str | Path, final: Path, is_main_process: bool) -> None:
+    """Move the adapters `finalize_lora` saved in `<output_dir>/adapter` beside the final folder's base weights
+    (`<final>/adapter`); nothing to do when they were merged."""
+    import shutil
+
+    adapter = Path(output_dir) / ADAPTER_DIR
+    if is_main_process and adapter.is_dir():
+        shutil.rmtree(final / ADAPTER_DIR, ignore_errors=True)
+        adapter.rename(final / ADAPTER_DIR)
+
+
+def from_pretrained_with_adapter(model_class: Any, folder: str | Path) -> Any:
+    """`model_class.from_pretrained(folder)`, with the LoRA adapters of `<folder>/adapter` merged in when a run
+    saved them there (`--lora_r` without `--merge_lora`): what evaluation and the demo load."""
+    model = model_class.from_pretrained(folder)
+    adapter = Path(folder) / ADAPTER_DIR
+    return load_speech_lora(model, adapter, merge=True) if adapter.is_dir() else model

@@ -1,9 +1,10 @@
 """What `train/train_speechclip.py` needs beyond the loop: the model from its towers, rows whose frozen work is cached,
-a collator that reads the cached speech layers, and validation speech → image recall.
+a collator that reads the cached speech layers (or the audio, under LoRA), and validation speech → image recall.
 
 The speech tower and CLIP are frozen, so their work is done once: CLIP's image embedding per image (in the rows)
 and every hidden layer of the speech tower per recording (`SpeechLayersCache` on disk, read back per batch). A step
-then runs the learnt layer weights, the branch layer and the projections only.
+then runs the learnt layer weights, the branch layer and the projections only. With LoRA adapters on the tower
+(`--lora_r`) its output changes every step, so nothing of it is cached: `SpeechClipAudioCollator` feeds audio.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from ..evaluation.speechclip_eval import embed_rows
 from ..evaluation.speechclip_metrics import speech_image_retrieval
 from ..modeling_speechclip import SpeechClipModel
 from ..processing_speechclip import SpeechClipProcessor
-from .arguments import CommonArguments
+from .arguments import LoraArguments
 from .embedding_cache import SpeechLayersCache
 from .scenes_clip import SHIPPED_SCENES_CLIP, caption_rows
 from .teacher import speech_tower_path
 
 
 @dataclass
-class SpeechClipArguments(CommonArguments):
+class SpeechClipArguments(LoraArguments):
     data_dir: str = field(default="data/scenes", metadata={"help": "Flickr8k-layout folder (scenes built if missing)."})
     num_images: int = field(default=1000, metadata={"help": "Scenes to build when data_dir is missing."})
     clip: str = field(default=str(SHIPPED_SCENES_CLIP), metadata={"help": "A CLIPModel folder or Hub id (frozen)."})
@@ -81,6 +82,24 @@ class SpeechClipCollator:
         return {
             "speech_layers": layers,
             "speech_frame_mask": frame_mask,
+            "image_embeds": torch.stack([r["image_embeds"] for r in rows]),
+            "item_ids": torch.tensor([r["item_ids"] for r in rows]),
+            "cif_target_lengths": torch.tensor([r["cif_target_lengths"] for r in rows]),
+        }
+
+
+class SpeechClipAudioCollator:
+    """Rows → `SpeechClipModel.forward` keyword arguments with the speech as audio (`speech_values`): the tower runs
+    every step (LoRA adapters on it train)."""
+
+    def __init__(self, processor: SpeechClipProcessor):
+        self.processor = processor
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        speech = self.processor(audio=[r["wav"] for r in rows])
+        return {
+            "speech_values": speech["speech_values"],
+            "speech_attention_mask": speech["speech_attention_mask"],
             "image_embeds": torch.stack([r["image_embeds"] for r in rows]),
             "item_ids": torch.tensor([r["item_ids"] for r in rows]),
             "cif_target_lengths": torch.tensor([r["cif_target_lengths"] for r in rows]),
