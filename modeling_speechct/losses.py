@@ -73,6 +73,28 @@ def contrastive_loss(
     return (F.cross_entropy(logits_a, labels) + F.cross_entropy(logits_b, labels)) / 2
 
 
+def linear_cka(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Linear centred kernel alignment (Kornblith et al. 2019) between two representations of the same rows,
+    `x (rows, d1)` and `y (rows, d2)`: ‖yᵀx‖²_F / (‖xᵀx‖_F ‖yᵀy‖_F) after centring each column. 1 when one is an
+    isotropic scaling and rotation of the other; the dimensions may differ. Over processes, the global batch."""
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"linear_cka: expected (rows, d1) and (rows, d2) with equal rows, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")  # fmt: skip
+    if x.shape[0] < 2:
+        raise ValueError("linear_cka: needs at least 2 rows (a single row has no variance to align).")
+    if _world()[0] > 1:
+        x, y = gather_with_grad(x), gather_with_grad(y)
+    x = x - x.mean(dim=0, keepdim=True)
+    y = y - y.mean(dim=0, keepdim=True)
+    cross = (y.T @ x).square().sum()
+    return cross / ((x.T @ x).norm() * (y.T @ y).norm()).clamp(min=eps)
+
+
+def cka_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1 − linear CKA: AcuLa's alignment of the audio and text projections (its code's objective)."""
+    return 1 - linear_cka(x, y)
+
+
 def cosine_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Mean of 1 − cos(student_i, teacher_i); the teacher is a target and gets no gradient."""
     return (1 - F.cosine_similarity(student, teacher.detach(), dim=-1)).mean()

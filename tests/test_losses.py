@@ -10,7 +10,13 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from numpy_reference import cosine_distance, info_nce, similarity_kl
 
-from modeling_speechct.losses import contrastive_loss, cosine_distillation_loss, similarity_distillation_loss
+from modeling_speechct.losses import (
+    cka_loss,
+    contrastive_loss,
+    cosine_distillation_loss,
+    linear_cka,
+    similarity_distillation_loss,
+)
 
 
 def _features(n=8, d=5, seed=3):
@@ -112,3 +118,46 @@ def test_two_processes_see_the_global_batch_with_gradients(tmp_path):
     np.testing.assert_allclose(np.mean([r["kd"] for r in ranks]), kd.item(), rtol=1e-10)
     for rank, r in enumerate(ranks):
         np.testing.assert_allclose(r["gkd"], 2 * student.grad[rank * 4 : rank * 4 + 4].numpy(), rtol=1e-8, atol=1e-12)
+
+
+def _hsic_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """CKA from Gram matrices (the HSIC form of Kornblith et al., eq. 3), float64: independent of the feature form."""
+    n = x.shape[0]
+    h = np.eye(n) - np.ones((n, n)) / n
+    k, l_ = x @ x.T, y @ y.T
+
+    def hsic(a, b):
+        return np.trace(a @ h @ b @ h) / (n - 1) ** 2
+
+    return hsic(k, l_) / np.sqrt(hsic(k, k) * hsic(l_, l_))
+
+
+def test_linear_cka_matches_the_gram_matrix_form_and_its_invariances():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(12, 6, generator=g, dtype=torch.float64)
+    noise = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(6, 4, generator=g, dtype=torch.float64) + 0.5 * noise
+    np.testing.assert_allclose(linear_cka(x, y).item(), _hsic_cka(x.numpy(), y.numpy()), rtol=1e-10)
+    rotation, _ = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=torch.float64))
+    moved = 3.7 * y @ rotation + 2.0  # isotropic scaling, orthogonal rotation, a shift
+    np.testing.assert_allclose(linear_cka(x, moved).item(), linear_cka(x, y).item(), rtol=1e-10)
+    assert linear_cka(x, 2 * x).item() == pytest.approx(1.0)
+    stretched = y * torch.tensor([1.0, 1.0, 1.0, 10.0], dtype=torch.float64)  # not isotropic: CKA changes
+    assert abs(linear_cka(x, stretched).item() - linear_cka(x, y).item()) > 1e-3
+    assert cka_loss(x, y).item() == pytest.approx(1 - linear_cka(x, y).item())
+    with pytest.raises(ValueError, match="equal rows"):
+        linear_cka(x, y[:5])
+
+
+def test_cka_loss_falls_when_its_gradient_is_followed():
+    g = torch.Generator().manual_seed(6)
+    target = torch.randn(32, 8, generator=g)
+    w = torch.randn(8, 5, generator=g, requires_grad=True)
+    inputs = torch.randn(32, 8, generator=g)
+    optimiser = torch.optim.SGD([w], lr=0.5)
+    first = cka_loss(inputs @ w, target).item()
+    for _ in range(50):
+        optimiser.zero_grad()
+        cka_loss(inputs @ w, target).backward()
+        optimiser.step()
+    assert cka_loss(inputs @ w, target).item() < first - 0.05
