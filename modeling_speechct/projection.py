@@ -12,17 +12,22 @@ from transformers import initialization as init
 
 
 def projection_head(
-    in_features: int, out_features: int, hidden_features: int | None = None, bias: bool = False
+    in_features: int,
+    out_features: int,
+    hidden_features: int | None = None,
+    bias: bool = False,
+    activation: str = "gelu",
+    dropout: float = 0.0,
 ) -> nn.Module:
     """`nn.Linear(in, out)` (its state-dict keys stay `weight` [, `bias`], as saved folders expect), or with
-    `hidden_features` a `Linear → GELU → Linear` MLP."""
+    `hidden_features` a `Linear → GELU (or ReLU) [→ Dropout] → Linear` MLP (AcuLa's heads: ReLU, dropout 0.2)."""
     if hidden_features is None:
         return nn.Linear(in_features, out_features, bias=bias)
-    return nn.Sequential(
-        nn.Linear(in_features, hidden_features, bias=bias),
-        nn.GELU(),
-        nn.Linear(hidden_features, out_features, bias=bias),
-    )
+    act = {"gelu": nn.GELU, "relu": nn.ReLU}[activation]()
+    layers = [nn.Linear(in_features, hidden_features, bias=bias), act]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(hidden_features, out_features, bias=bias))
 
 
 def init_projection_head(head: nn.Module) -> None:
