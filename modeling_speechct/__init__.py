@@ -28,6 +28,7 @@ from .modeling_speechct_clip import (
     SpeechPrefix,
 )
 from .pipeline_speechct_clip import CTRetrievalPipeline, ZeroShotCTClassificationPipeline
+from .processing_acula import AcuLaProcessor
 from .processing_speechclip import SpeechClipProcessor
 from .processing_speechct_clip import SpeechCTClipProcessor
 
@@ -43,6 +44,7 @@ AutoModel.register(SpeechClipConfig, SpeechClipModel, exist_ok=True)
 AutoModel.register(SpectrogramMAEConfig, SpectrogramMAEModel, exist_ok=True)
 AutoProcessor.register(SpeechCTClipConfig, SpeechCTClipProcessor, exist_ok=True)
 AutoProcessor.register(SpeechClipConfig, SpeechClipProcessor, exist_ok=True)
+AutoProcessor.register(AcuLaConfig, AcuLaProcessor, exist_ok=True)
 for _config_class, _model_class in (
     (CTViTConfig, CTViTModel),
     (SpeechCTClipConfig, SpeechCTClipModel),
@@ -54,6 +56,7 @@ for _config_class, _model_class in (
     _model_class.register_for_auto_class("AutoModel")
 SpeechCTClipProcessor.register_for_auto_class("AutoProcessor")
 SpeechClipProcessor.register_for_auto_class("AutoProcessor")
+AcuLaProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "AcuLaConfig",
@@ -61,6 +64,7 @@ __all__ = [
     "AcuLaModel",
     "AcuLaOutput",
     "AcuLaPreTrainedModel",
+    "AcuLaProcessor",
     "CTFeatureExtractor",
     "CTRetrievalPipeline",
     "CTViTConfig",

@@ -113,7 +113,7 @@ def lung_sound(rng: np.random.Generator, sr: int, n: int, *, breath_rate: float 
                     continue
                 tt = np.arange(m) / sr
                 f = g_crackle.uniform(250.0, 700.0)
-                amp = 0.0 * g_crackle.uniform(12.0, 24.0)  # explosive: far above the breath sound for a few ms
+                amp = g_crackle.uniform(12.0, 24.0)  # explosive: far above the breath sound for a few ms
                 out[i0 : i0 + m] += amp * np.sin(2 * np.pi * f * tt) * np.exp(-tt / (dur / 3))
     return out
 
