@@ -10,6 +10,7 @@ tower's pooled output, before the head), as in the paper.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,11 +20,12 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from .configuration_acula import AcuLaConfig
+from .configuration_spectrogram_mae import SpectrogramMAEConfig
 from .losses import cka_loss, contrastive_loss
 from .modeling_spectrogram_mae import SpectrogramMAEModel
 from .pooling import masked_mean
 from .projection import init_projection_head, projection_head
-from .towers import build_audio_encoder, keep_frozen_in_eval
+from .towers import build_audio_encoder, keep_frozen_in_eval, load_matching, load_tower
 from .validation import require_finite, require_same_batch
 
 
@@ -137,3 +139,25 @@ class AcuLaModel(AcuLaPreTrainedModel):
             terms.append(cfg.ssl_weight * out.ssl_loss)
         out.loss = torch.stack(terms).sum() if terms else None
         return out
+
+    @classmethod
+    def from_tower_pretrained(cls, *, audio: str | SpectrogramMAEConfig, text: str,
+                              config_kwargs: dict[str, Any] | None = None, **from_pretrained_kwargs: Any,
+                              ) -> AcuLaModel:  # fmt: skip
+        """Build from a pretrained audio checkpoint (a spectrogram MAE folder, AST, Whisper → its encoder, HuBERT,
+        …) or a fresh `SpectrogramMAEConfig`, and a text teacher checkpoint (any `AutoModel`)."""
+        teacher = load_tower(text, **from_pretrained_kwargs)
+        if isinstance(audio, SpectrogramMAEConfig):
+            tower, audio_config = None, audio
+        else:
+            tower = load_tower(audio, **from_pretrained_kwargs)
+            tower = tower.get_encoder() if tower.config.is_encoder_decoder else tower
+            audio_config = tower.config
+        model = cls(AcuLaConfig(audio_config=audio_config, text_config=teacher.config, **(config_kwargs or {})))
+        if tower is not None:
+            load_matching(model.audio_model, tower.state_dict(), type(tower).__name__)
+        load_matching(model.text_model, teacher.state_dict(), type(teacher).__name__)
+        return model
+
+
+__all__ = ["AcuLaModel", "AcuLaOutput", "AcuLaPreTrainedModel"]
