@@ -75,6 +75,9 @@ def _worker(rank, world, port, out_dir):
     student = a[rows].clone().requires_grad_(True)
     kd = similarity_distillation_loss(student, b[rows], next(_features(seed=4))[rows], torch.tensor(2.0), 5.0)
     kd.backward()
+    x_cka = a[rows].clone().requires_grad_(True)
+    cka = cka_loss(x_cka, b[rows, :3] ** 2)
+    cka.backward()
     np.savez(
         f"{out_dir}/rank{rank}.npz",
         loss=loss.item(),
@@ -84,6 +87,8 @@ def _worker(rank, world, port, out_dir):
         gkd=student.grad.numpy(),
         masked=masked.item(),
         gmasked=a_masked.grad.numpy(),
+        cka=cka.item(),
+        gcka=x_cka.grad.numpy(),
     )
     dist.destroy_process_group()
 
@@ -118,6 +123,13 @@ def test_two_processes_see_the_global_batch_with_gradients(tmp_path):
     np.testing.assert_allclose(np.mean([r["kd"] for r in ranks]), kd.item(), rtol=1e-10)
     for rank, r in enumerate(ranks):
         np.testing.assert_allclose(r["gkd"], 2 * student.grad[rank * 4 : rank * 4 + 4].numpy(), rtol=1e-8, atol=1e-12)
+    # CKA is a statistic of the whole batch: every rank computes the global value over the gathered rows
+    x_cka = a.detach().clone().requires_grad_(True)
+    cka = cka_loss(x_cka, b.detach()[:, :3] ** 2)
+    cka.backward()
+    for rank, r in enumerate(ranks):
+        np.testing.assert_allclose(r["cka"], cka.item(), rtol=1e-10)
+        np.testing.assert_allclose(r["gcka"], 2 * x_cka.grad[rank * 4 : rank * 4 + 4].numpy(), rtol=1e-8, atol=1e-12)
 
 
 def _hsic_cka(x: np.ndarray, y: np.ndarray) -> float:
