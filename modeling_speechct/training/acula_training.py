@@ -1,0 +1,120 @@
+"""What `train/train_acula.py` needs beyond the loop: the model from its towers, rows whose frozen work is done
+once (each recording's log-mel, each report's teacher embedding), a collator, and validation audio ↔ report recall.
+
+The teacher is frozen, so its embedding of every report is computed once before training; a step runs the audio
+tower, the heads and (for the spectrogram MAE) its masked reconstruction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoTokenizer
+
+from ..configuration_acula import ALIGN_LOSSES
+from ..configuration_spectrogram_mae import SpectrogramMAEConfig
+from ..data.auscultation.benchmark import TEMPLATE as BENCHMARK_TEMPLATE
+from ..data.auscultation.manifest import REPORTS, read_manifest, read_tasks
+from ..data.auscultation.reports import reports_for, template_generator, write_reports
+from ..evaluation.speechclip_metrics import speech_image_retrieval
+from ..feature_extraction_acula import AcuLaFeatureExtractor
+from ..modeling_acula import AcuLaModel
+from ..processing_acula import AcuLaProcessor
+from .arguments import CommonArguments
+from .teacher import text_tower_path
+
+# The embedded benchmark's tower: 16 × 32 patches (100 a recording) keep a CPU step near 0.45 s at batch 24.
+BENCHMARK_MAE = {"hidden_size": 192, "num_hidden_layers": 4, "num_attention_heads": 3, "intermediate_size": 768,
+                 "patch_size": (16, 32), "decoder_hidden_size": 128, "decoder_num_layers": 2,
+                 "decoder_num_heads": 4}  # fmt: skip
+TEMPLATES = {BENCHMARK_TEMPLATE.dataset: BENCHMARK_TEMPLATE}
+
+
+@dataclass
+class AcuLaArguments(CommonArguments):
+    data_dir: str = field(default="data/auscultation", metadata={"help": "An AcuLa manifest folder."})
+    audio_tower: str = field(default="new", metadata={"help": "'new' (the benchmark-sized MAE) or a folder / id."})
+    text_tower: str = field(default="minilm", metadata={"help": "'minilm' (offline) or any AutoModel folder / id."})
+    align_loss: str = "cka"
+    align_weight: float = 1.0
+    ssl_weight: float = 1.0
+    text_layer: int = -1
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.align_loss not in ALIGN_LOSSES:
+            found.append(f"align_loss={self.align_loss!r} is not one of {ALIGN_LOSSES}")
+        if self.align_weight < 0 or self.ssl_weight < 0 or self.align_weight + self.ssl_weight == 0:
+            found.append(f"align_weight={self.align_weight}, ssl_weight={self.ssl_weight}: ≥ 0 and not both 0")
+        return found
+
+
+def build_acula(args: AcuLaArguments) -> tuple[AcuLaModel, AcuLaProcessor]:
+    text = text_tower_path(args.text_tower)
+    audio = SpectrogramMAEConfig(**BENCHMARK_MAE) if args.audio_tower == "new" else args.audio_tower
+    config = {"align_loss": args.align_loss, "align_weight": args.align_weight, "ssl_weight": args.ssl_weight,
+              "text_layer": args.text_layer}  # fmt: skip
+    model = AcuLaModel.from_tower_pretrained(audio=audio, text=text, config_kwargs=config)
+    extractor = (AcuLaFeatureExtractor() if args.audio_tower == "new" or not Path(args.audio_tower).is_dir()
+                 else AcuLaProcessor.from_pretrained(args.audio_tower).feature_extractor)  # fmt: skip
+    return model, AcuLaProcessor(extractor, AutoTokenizer.from_pretrained(text))
+
+
+def ensure_reports(root: Path) -> None:
+    """Write the reports once from each dataset's template (leak-checked) when the folder has none."""
+    if (root / REPORTS).is_file():
+        return
+    recordings = read_manifest(root)
+    _, excluded = read_tasks(root)
+    datasets = {r.dataset for r in recordings}
+    unknown = datasets - set(TEMPLATES)
+    if unknown:
+        raise ValueError(f"{root}: no report template for {sorted(unknown)}; write the reports with "
+                         "data.auscultation.reports.write_reports and a generator of your choice.")  # fmt: skip
+    for name in sorted(datasets):
+        rows = [r for r in recordings if r.dataset == name]
+        write_reports(root, rows, template_generator(TEMPLATES[name]), excluded)
+
+
+@torch.no_grad()
+def acula_rows(model: AcuLaModel, processor: AcuLaProcessor, root: Path, split: str,
+               batch_size: int = 64) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per recording of `split`: its log-mel (float16), its report's teacher embedding, its labels."""
+    recordings = read_manifest(root, split)
+    _, excluded = read_tasks(root)
+    reports = reports_for(root, recordings, excluded)
+    rows = []
+    for start in range(0, len(recordings), batch_size):
+        chunk = recordings[start : start + batch_size]
+        audio = processor(audio=[str(r.path) for r in chunk])["input_features"].half()
+        text = processor(text=reports[start : start + batch_size])
+        teacher = model.encode_reports(text["input_ids"], text["attention_mask"])
+        rows += [{"input_features": a, "teacher_embeds": t, "labels": r.labels, "recording": str(r.path), "report": s}
+                 for a, t, r, s in zip(audio, teacher, chunk, reports[start : start + batch_size],
+                                       strict=True)]  # fmt: skip
+    return rows
+
+
+def collate_acula(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    return {"input_features": torch.stack([r["input_features"] for r in rows]).float(),
+            "teacher_embeds": torch.stack([r["teacher_embeds"] for r in rows])}  # fmt: skip
+
+
+@torch.no_grad()
+def audio_report_scores(model: AcuLaModel, rows: list[dict[str, Any]], batch_size: int = 64) -> dict[str, float]:
+    """Audio → report and report → audio R@k over the rows' *distinct* reports (recordings of one patient and site
+    share a report: they are one gallery item, as the five captions of an image are)."""
+    model.eval()
+    audio, text = [], []
+    for start in range(0, len(rows), batch_size):
+        out = model(**collate_acula(rows[start : start + batch_size]), return_loss=False)
+        audio.append(torch.nn.functional.normalize(out.audio_embeds, dim=-1))
+        text.append(torch.nn.functional.normalize(out.text_embeds, dim=-1))
+    index: dict[str, int] = {}
+    ids = [index.setdefault(r["report"], len(index)) for r in rows]
+    recall = speech_image_retrieval(torch.cat(audio).numpy(), torch.cat(text).numpy(), ids)
+    names = {"speech_to_image": "audio_to_report", "image_to_speech": "report_to_audio"}
+    return {f"{names[d]}_{k}": v for d, scores in recall.items() for k, v in scores.items()}

@@ -1,0 +1,49 @@
+"""train/train_acula.py end to end on a few built recordings: reports written once without the excluded fields, the
+teacher stays MiniLM as installed, the folder reloads through AutoModel, and its recorded recall is the saved
+model's."""
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from modeling_speechct import AcuLaModel, AcuLaProcessor
+from modeling_speechct.data.auscultation.benchmark import AuscultationConfig, build_auscultation
+from modeling_speechct.data.auscultation.manifest import read_manifest, read_tasks
+from modeling_speechct.data.auscultation.reports import read_reports
+from modeling_speechct.training.acula_training import acula_rows, audio_report_scores
+from modeling_speechct.training.teacher import text_tower_path
+from scripts import load_script
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("acula")
+    build_auscultation(AuscultationConfig(out=root / "data", num_patients=16, recordings_per_patient=2), progress=False)
+    argv = ["--output_dir", str(root / "out"), "--data_dir", str(root / "data"), "--max_steps", "4",
+            "--per_device_batch_size", "8", "--eval_every", "4", "--save_every", "2", "--log_every", "2"]  # fmt: skip
+    return root, load_script("train/train_acula.py").main(argv)
+
+
+def test_reports_leave_the_targets_out(run):
+    root, _ = run
+    recordings = read_manifest(root / "data")
+    _, excluded = read_tasks(root / "data")
+    reports = read_reports(root / "data")
+    assert len(reports) == len(recordings) and "diagnosis" in excluded
+    for r in recordings:
+        text = reports[str(r.path.relative_to((root / "data").resolve()))]
+        assert r.metadata["diagnosis"].lower() not in text.lower() or r.metadata["diagnosis"] == "healthy"
+
+
+def test_the_folder_reloads_with_the_teacher_as_installed_and_scores_what_training_recorded(run):
+    root, result = run
+    final = root / "out" / "final"
+    model = AutoModel.from_pretrained(final).eval()
+    assert type(model) is AcuLaModel
+    teacher = AutoModel.from_pretrained(text_tower_path("minilm")).state_dict()
+    mine = model.text_model.state_dict()
+    assert all(torch.equal(v, mine[k]) for k, v in teacher.items())
+    processor = AcuLaProcessor.from_pretrained(final)
+    scores = audio_report_scores(model, acula_rows(model, processor, root / "data", "valid"))
+    assert scores == pytest.approx({k[len("eval_") :]: v for k, v in result.items() if k.startswith("eval_")})
+    assert result["step"] == 4 and result["loss"] > 0
