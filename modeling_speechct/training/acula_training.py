@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from ..configuration_acula import ALIGN_LOSSES
 from ..configuration_spectrogram_mae import SpectrogramMAEConfig
-from ..data.auscultation.benchmark import TEMPLATE as BENCHMARK_TEMPLATE
+from ..data.auscultation.adapters import TEMPLATES
 from ..data.auscultation.manifest import REPORTS, read_manifest, read_tasks
 from ..data.auscultation.reports import reports_for, template_generator, write_reports
 from ..evaluation.speechclip_metrics import speech_image_retrieval
@@ -30,7 +30,6 @@ from .teacher import text_tower_path
 BENCHMARK_MAE = {"hidden_size": 192, "num_hidden_layers": 4, "num_attention_heads": 3, "intermediate_size": 768,
                  "patch_size": (16, 32), "decoder_hidden_size": 128, "decoder_num_layers": 2,
                  "decoder_num_heads": 4}  # fmt: skip
-TEMPLATES = {BENCHMARK_TEMPLATE.dataset: BENCHMARK_TEMPLATE}
 
 
 @dataclass
