@@ -2,14 +2,10 @@
 says (CKA, the family's InfoNCE, the MAE's masked loss; off for a tower without a decoder), the text width read
 from the teacher, save → AutoModel and → trust_remote_code without the package."""
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 import torch
 import torch.nn.functional as F
-from no_package import WITHOUT_PACKAGE
+from no_package import run_without_package
 from safetensors.torch import save_file
 from transformers import AutoModel, BertConfig, HubertConfig
 
@@ -112,7 +108,7 @@ def test_save_reloads_through_automodel_and_remote_code(tmp_path):
                                    expected.audio_embeds)  # fmt: skip
     save_file({"x": x, "ids": ids, "mask": mask, "audio": expected.audio_embeds, "text": expected.text_embeds},
               tmp_path / "io.safetensors")  # fmt: skip
-    script = WITHOUT_PACKAGE + textwrap.dedent(
+    stdout = run_without_package(
         f"""
         import torch
         from safetensors.torch import load_file
@@ -126,9 +122,7 @@ def test_save_reloads_through_automodel_and_remote_code(tmp_path):
         torch.testing.assert_close(out.audio_embeds, io["audio"], rtol=0, atol=1e-6)
         torch.testing.assert_close(out.text_embeds, io["text"], rtol=0, atol=1e-6)
         print("REMOTE-CODE-OK", type(model).__name__)
-        """
+        """,
+        tmp_path,
     )
-    env = {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "REMOTE-CODE-OK AcuLaModel" in result.stdout
+    assert "REMOTE-CODE-OK AcuLaModel" in stdout

@@ -1,14 +1,10 @@
 """The spectrogram masked autoencoder: masking by time columns and frequency rows, a loss over masked patches only
 (checked against a float64 re-computation), a loss that falls in a short fit, clear errors, Auto round trip."""
 
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 import torch
-from no_package import WITHOUT_PACKAGE
+from no_package import run_without_package
 from safetensors.torch import save_file
 from transformers import AutoModel
 
@@ -91,7 +87,7 @@ def test_trust_remote_code_loads_it_where_the_package_cannot_be_imported(tmp_pat
     model.save_pretrained(tmp_path / "ckpt")
     with torch.no_grad():
         save_file({"x": x, "expected": model(x).pooler_output}, tmp_path / "io.safetensors")
-    script = WITHOUT_PACKAGE + textwrap.dedent(
+    stdout = run_without_package(
         f"""
         import torch
         from safetensors.torch import load_file
@@ -103,9 +99,7 @@ def test_trust_remote_code_loads_it_where_the_package_cannot_be_imported(tmp_pat
         with torch.no_grad():
             torch.testing.assert_close(model(io["x"]).pooler_output, io["expected"], rtol=0, atol=0)
         print("REMOTE-CODE-OK", type(model).__name__)
-        """
+        """,
+        tmp_path,
     )
-    env = {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "REMOTE-CODE-OK SpectrogramMAEModel" in result.stdout
+    assert "REMOTE-CODE-OK SpectrogramMAEModel" in stdout
