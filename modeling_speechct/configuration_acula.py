@@ -16,6 +16,16 @@ DEFAULT_TEXT = {"model_type": "bert", "hidden_size": 384, "num_hidden_layers": 6
                 "intermediate_size": 1536}  # fmt: skip
 
 
+def objective_problems(align_loss: str, align_weight: float, ssl_weight: float) -> list[str]:
+    """What is wrong with an objective (shared by the config and the training arguments, which check it early)."""
+    problems = []
+    if align_loss not in ALIGN_LOSSES:
+        problems.append(f"align_loss={align_loss!r} is not one of {ALIGN_LOSSES}")
+    if align_weight < 0 or ssl_weight < 0 or align_weight + ssl_weight == 0:
+        problems.append(f"align_weight={align_weight}, ssl_weight={ssl_weight}: ≥ 0 and not both 0")
+    return problems
+
+
 class AcuLaConfig(PreTrainedConfig):
     r"""
     Configuration of [`AcuLaModel`].
@@ -60,11 +70,7 @@ class AcuLaConfig(PreTrainedConfig):
         self.audio_config = as_sub_config(self.audio_config, DEFAULT_AUDIO, "audio_config")
         self.text_config = as_sub_config(self.text_config, DEFAULT_TEXT, "text_config")
         super().__post_init__(**kwargs)
-        problems = []
-        if self.align_loss not in ALIGN_LOSSES:
-            problems.append(f"align_loss={self.align_loss!r} is not one of {ALIGN_LOSSES}")
-        if self.align_weight < 0 or self.ssl_weight < 0 or self.align_weight + self.ssl_weight == 0:
-            problems.append(f"align_weight={self.align_weight}, ssl_weight={self.ssl_weight}: ≥ 0 and not both 0")
+        problems = objective_problems(self.align_loss, self.align_weight, self.ssl_weight)
         layers = self.text_config.num_hidden_layers
         if not -(layers + 1) <= self.text_layer <= layers:
             problems.append(f"text_layer={self.text_layer} is outside the teacher's {layers + 1} hidden states")

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer
 
-from ..configuration_acula import ALIGN_LOSSES
+from ..configuration_acula import objective_problems
 from ..configuration_spectrogram_mae import SpectrogramMAEConfig
 from ..data.auscultation.adapters import TEMPLATES
 from ..data.auscultation.manifest import REPORTS, read_manifest, read_tasks
@@ -43,12 +43,7 @@ class AcuLaArguments(CommonArguments):
     text_layer: int = -1
 
     def problems(self) -> list[str]:
-        found = super().problems()
-        if self.align_loss not in ALIGN_LOSSES:
-            found.append(f"align_loss={self.align_loss!r} is not one of {ALIGN_LOSSES}")
-        if self.align_weight < 0 or self.ssl_weight < 0 or self.align_weight + self.ssl_weight == 0:
-            found.append(f"align_weight={self.align_weight}, ssl_weight={self.ssl_weight}: ≥ 0 and not both 0")
-        return found
+        return super().problems() + objective_problems(self.align_loss, self.align_weight, self.ssl_weight)
 
 
 def build_acula(args: AcuLaArguments) -> tuple[AcuLaModel, AcuLaProcessor]:
