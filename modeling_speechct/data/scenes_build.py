@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..files.provenance import write_text_atomic
+from ..files.provenance import refuse_other_build, write_text_atomic
 from .flickr8k import SPLIT_FILES
 from .scenes import draw_scene, sample_scene, scene_captions
 
@@ -57,21 +57,9 @@ _CONTENT_FIELDS = ("num_images", "valid_fraction", "test_fraction", "image_size"
 
 
 def require_same_build(config: ScenesConfig) -> None:
-    """Refuse to build into a folder that holds another build: files already there are kept (that is how an
-    interrupted build resumes), so a second build with another seed or size would mix two benchmarks."""
-    stamp = Path(config.out) / "scenes.json"
-    if not stamp.is_file():
-        return
-    try:
-        old = json.loads(stamp.read_text())["config"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{stamp} is not a scenes build record ({error}); remove {config.out} to rebuild.") from None
+    """Refuse a folder that holds another scenes build (`files.provenance.refuse_other_build`)."""
     new = {**asdict(config), "tts_backends": list(config.tts_backends)}
-    differ = [f"{name}={old.get(name)!r} there, {new[name]!r} asked" for name in _CONTENT_FIELDS
-              if old.get(name) != new[name]]  # fmt: skip
-    if differ:
-        raise ValueError(f"{config.out} holds another scenes build ({'; '.join(differ)}): pass the same arguments to "
-                         "resume it, or another --out.")  # fmt: skip
+    refuse_other_build(Path(config.out) / "scenes.json", {k: new[k] for k in _CONTENT_FIELDS}, "scenes")
 
 
 def _write_image(scene: Any, path: Path, size: int) -> None:

@@ -225,3 +225,19 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_json_atomic(path: str | os.PathLike, record: Any) -> None:
     write_text_atomic(path, json.dumps(record, indent=1))
+
+
+def refuse_other_build(stamp: Path, content: dict[str, Any], what: str) -> None:
+    """Refuse to build into a folder whose `stamp` (a JSON record with a "config" entry) names another build: the
+    files already there are kept (that is how an interrupted build resumes), so a second build with another seed
+    or size would mix two benchmarks. `content` holds the settings that decide the files."""
+    if not stamp.is_file():
+        return
+    try:
+        old = json.loads(stamp.read_text())["config"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{stamp} is not a build record ({what}: {error}); remove {stamp.parent}.") from None
+    differ = [f"{k}={old.get(k)!r} there, {v!r} asked" for k, v in content.items() if old.get(k) != v]
+    if differ:
+        raise ValueError(f"{stamp.parent} holds another {what} build ({'; '.join(differ)}): pass the same arguments "
+                         "to resume it, or another --out.")  # fmt: skip

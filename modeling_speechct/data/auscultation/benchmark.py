@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ...files.provenance import refuse_other_build
 from .manifest import ProbeTask, Recording, split_patients, write_manifest
 from .report_template import ReportTemplate
 from .synthesis import (
@@ -245,20 +246,8 @@ def _content(config: AuscultationConfig) -> dict[str, Any]:
 
 
 def require_same_build(config: AuscultationConfig) -> None:
-    """Refuse a folder holding another build: existing wavs are kept (that is how a build resumes), so another seed
-    or size into the same folder would mix two benchmarks."""
-    stamp = Path(config.out) / STAMP
-    if not stamp.is_file():
-        return
-    try:
-        old = json.loads(stamp.read_text())["config"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{stamp} is not an auscultation build record ({error}); remove {config.out}.") from None
-    new = _content(config)
-    differ = [f"{k}={old.get(k)!r} there, {new[k]!r} asked" for k in _CONTENT_FIELDS if old.get(k) != new[k]]
-    if differ:
-        raise ValueError(f"{config.out} holds another auscultation build ({'; '.join(differ)}): pass the same "
-                         "arguments to resume it, or another --out.")  # fmt: skip
+    """Refuse a folder that holds another auscultation build (`files.provenance.refuse_other_build`)."""
+    refuse_other_build(Path(config.out) / STAMP, _content(config), "auscultation")
 
 
 def _write(job: tuple[RecordingSpec, str, int, float]) -> None:
