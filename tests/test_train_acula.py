@@ -1,9 +1,9 @@
 """train/train_acula.py end to end on a few built recordings: reports written once without the excluded fields, the
-teacher stays MiniLM as installed, the folder reloads through AutoModel, and its recorded recall is the saved
-model's."""
+teacher stays MiniLM as installed, the folder reloads through AutoModel with the last step's weights."""
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModel
 
 from modeling_speechct import AcuLaModel, AcuLaProcessor
@@ -35,7 +35,7 @@ def test_reports_leave_the_targets_out(run):
         assert r.metadata["diagnosis"].lower() not in text.lower() or r.metadata["diagnosis"] == "healthy"
 
 
-def test_the_folder_reloads_with_the_teacher_as_installed_and_scores_what_training_recorded(run):
+def test_the_folder_reloads_with_the_teacher_as_installed_and_the_last_steps_weights(run):
     root, result = run
     final = root / "out" / "final"
     model = AutoModel.from_pretrained(final).eval()
@@ -43,7 +43,14 @@ def test_the_folder_reloads_with_the_teacher_as_installed_and_scores_what_traini
     teacher = AutoModel.from_pretrained(text_tower_path("minilm")).state_dict()
     mine = model.text_model.state_dict()
     assert all(torch.equal(v, mine[k]) for k, v in teacher.items())
+    # the saved weights are the last step's (exact); recall itself is not compared: after 4 steps the embeddings of
+    # a few recordings nearly tie, and a thread count changes which of two near-equal reports ranks first
+    last = load_file(root / "out" / "checkpoints" / "step_00000004" / "model.safetensors")
+    saved = model.state_dict()
+    assert last.keys() <= saved.keys() and all(torch.equal(saved[k], v) for k, v in last.items())
+    assert any(not torch.equal(last[k], v) for k, v in load_file(root / "out" / "checkpoints" / "step_00000002" /
+                                                                  "model.safetensors").items())  # fmt: skip
     processor = AcuLaProcessor.from_pretrained(final)
     scores = audio_report_scores(model, acula_rows(model, processor, root / "data", "valid"))
-    assert scores == pytest.approx({k[len("eval_") :]: v for k, v in result.items() if k.startswith("eval_")})
+    assert scores.keys() == {k[len("eval_") :] for k in result if k.startswith("eval_")}
     assert result["step"] == 4 and result["loss"] > 0
