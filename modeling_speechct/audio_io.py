@@ -77,22 +77,29 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     return AF.resample(torch.from_numpy(np.ascontiguousarray(samples)), rate, target_rate).numpy()
 
 
-def audio_features(feature_extractor: Any, audio: Any, sampling_rate: Any, return_tensors: str | None) -> dict:
-    """Recordings (one or a list) → checked mono at the extractor's rate → its features, padded to the longest and
-    never truncated: `{"speech_values", "speech_attention_mask"}` (the processors of every system call this)."""
-    import inspect
-
+def load_recordings(audio: Any, sampling_rate: Any, target_rate: int) -> list[np.ndarray]:
+    """Recordings (one or a list; paths or arrays with their rate, one rate or one per recording) → checked mono
+    float32 at `target_rate`, each refused by index when it cannot be read or used."""
     recordings = list(audio) if isinstance(audio, (list, tuple)) else [audio]
     if not recordings:
         raise ValueError("`audio` is an empty list.")
     rates = sampling_rate if isinstance(sampling_rate, (list, tuple)) else [sampling_rate] * len(recordings)
     if len(rates) != len(recordings):
         raise ValueError(f"`sampling_rate` has {len(rates)} entries for {len(recordings)} recordings.")
-    target = int(feature_extractor.sampling_rate)
     waves = []
     for index, (recording, rate) in enumerate(zip(recordings, rates, strict=True)):
         samples, rate = load_audio(recording, rate, name=f"audio[{index}]")
-        waves.append(resample(samples, rate, target).astype(np.float32))
+        waves.append(resample(samples, rate, target_rate).astype(np.float32))
+    return waves
+
+
+def audio_features(feature_extractor: Any, audio: Any, sampling_rate: Any, return_tensors: str | None) -> dict:
+    """Recordings (one or a list) → checked mono at the extractor's rate → its features, padded to the longest and
+    never truncated: `{"speech_values", "speech_attention_mask"}` (the processors of every system call this)."""
+    import inspect
+
+    target = int(feature_extractor.sampling_rate)
+    waves = load_recordings(audio, sampling_rate, target)
     options: dict[str, Any] = {"sampling_rate": target, "padding": "longest", "return_attention_mask": True}
     if "truncation" in inspect.signature(feature_extractor.__call__).parameters:
         options["truncation"] = False  # Whisper's extractor cuts at 30 s by default; the models window instead

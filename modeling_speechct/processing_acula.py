@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
-from .audio_io import load_audio, resample
+from .audio_io import load_recordings
 from .feature_extraction_acula import AcuLaFeatureExtractor
 from .processing_speechct_clip import LOADER_KWARGS, PROCESSOR_FILE
 
@@ -36,13 +35,8 @@ class AcuLaProcessor(ProcessorMixin):
             raise ValueError("Give at least one of `audio` or `text`.")
         data: dict[str, Any] = {}
         if audio is not None:
-            recordings = list(audio) if isinstance(audio, (list, tuple)) else [audio]
-            rates = sampling_rate if isinstance(sampling_rate, (list, tuple)) else [sampling_rate] * len(recordings)
             target = int(self.feature_extractor.sampling_rate)
-            waves = []
-            for index, (recording, rate) in enumerate(zip(recordings, rates, strict=True)):
-                samples, rate = load_audio(recording, rate, name=f"audio[{index}]")
-                waves.append(resample(samples, rate, target).astype(np.float32))
+            waves = load_recordings(audio, sampling_rate, target)
             data.update(self.feature_extractor(waves, sampling_rate=target, return_tensors=return_tensors))
         if text is not None:
             options = {"padding": True, "truncation": True, "max_length": self.max_text_length, **text_kwargs}
