@@ -183,8 +183,12 @@ def linear_probe(
     default_c: float = DEFAULT_C,
     label_names: list[str] | None = None,
     max_iter: int = DEFAULT_MAX_ITER,
+    keep_scores: bool = False,
 ) -> dict[str, Any]:
     """AUROC of a logistic-regression probe on frozen embeddings; the protocol is in the module docstring.
+
+    `keep_scores` adds each seed's test scores to its `per_seed` entry (`"scores"`, (N_test, L), NaN for an
+    undefined label; multiclass: (N_test, classes)) so two models' probes can be compared on resampled test rows.
 
     `train` / `test` / `valid` are (embeddings (N, D), labels) pairs — labels (N, L) 0/1 for `multilabel`, one
     integer column for `multiclass`. Returns {"task", "protocol", "labels" | "classes", "n", "per_seed",
@@ -230,6 +234,9 @@ def linear_probe(
     n = {name: len(ys) for name, ys in y.items()} | {"dim": dims["train"]}
     run = _probe_multilabel if task == "multilabel" else _probe_multiclass
     result = run(x, y, seeds, train_fraction, c_grid if select else [default_c], default_c, max_iter, label_names)
+    if not keep_scores:
+        for entry in result["per_seed"]:
+            entry.pop("scores")
     if train_fraction == 1 and len(seeds) > 1:
         result["notes"].append("train_fraction 1: every seed fits the same probe (lbfgs is deterministic), std 0")
     return {"task": task, "protocol": protocol, "n": n, **result}
@@ -286,6 +293,7 @@ def _probe_multilabel(x, y, seeds, fraction, grid, default_c, max_iter, label_na
     for seed in seeds:
         auroc = np.full(n_labels, np.nan)
         chosen = np.full(n_labels, np.nan)
+        test_scores = np.full(y["test"].shape, np.nan)
         for j in np.flatnonzero(~skip):
             rows = stratified_subsample(y["train"][:, j], fraction, seed, stream=int(j))
             chosen[j], scores, converged = _select_and_score(
@@ -293,10 +301,11 @@ def _probe_multilabel(x, y, seeds, fraction, grid, default_c, max_iter, label_na
                 x["test"], label_grid[j], max_iter, valid_auroc,
             )  # fmt: skip
             auroc[j] = auroc_per_label(y["test"][:, j], scores)[0]
+            test_scores[:, j] = scores
             if not converged:
                 notes.append(f"seed {seed}, label {j} ({names[j]}): lbfgs did not converge in {max_iter} iterations")
         mean, _ = mean_defined(auroc)
-        per_seed.append({"seed": seed, "per_label": auroc, "mean": mean, "C": chosen})
+        per_seed.append({"seed": seed, "per_label": auroc, "mean": mean, "C": chosen, "scores": test_scores})
 
     stacked = np.stack([s["per_label"] for s in per_seed])  # (seeds, L); NaN columns are NaN in every seed
     per_label_mean = np.full(n_labels, np.nan)
@@ -353,7 +362,7 @@ def _probe_multiclass(x, y, seeds, fraction, grid, default_c, max_iter, label_na
         macro, per_class = _multiclass_auroc(y["test"], proba, classes)
         if not converged:
             notes.append(f"seed {seed}: lbfgs did not converge in {max_iter} iterations")
-        per_seed.append({"seed": seed, "per_label": per_class, "mean": macro, "C": c})
+        per_seed.append({"seed": seed, "per_label": per_class, "mean": macro, "C": c, "scores": proba})
     stacked = np.stack([s["per_label"] for s in per_seed])
     defined = ~np.isnan(stacked).any(axis=0)
     per_label_mean = np.where(defined, np.nan_to_num(stacked).mean(axis=0), np.nan)

@@ -28,6 +28,8 @@ __all__ = [
     "jsonable",
     "model_revision",
     "package_provenance",
+    "refuse_other_build",
+    "require_pinned_weights",
     "sha256_file",
     "write_atomic",
     "write_json_atomic",
@@ -241,3 +243,17 @@ def refuse_other_build(stamp: Path, content: dict[str, Any], what: str) -> None:
     if differ:
         raise ValueError(f"{stamp.parent} holds another {what} build ({'; '.join(differ)}): pass the same arguments "
                          "to resume it, or another --out.")  # fmt: skip
+
+
+def require_pinned_weights(folder: str | os.PathLike, recipe_file: str, weights_file: str = WEIGHTS) -> Path:
+    """`folder` after checking `weights_file` against the sha256 its `recipe_file` pins (`"weights_sha256"`): a
+    shipped tower that was changed or truncated is refused rather than loaded."""
+    folder = Path(folder)
+    recipe_path = folder / recipe_file
+    if not recipe_path.is_file():
+        raise FileNotFoundError(f"{recipe_path} is missing: {folder} is not a shipped, pinned model folder.")
+    pinned = json.loads(recipe_path.read_text(encoding="utf-8"))["weights_sha256"]
+    found = sha256_file(folder / weights_file)
+    if found != pinned:
+        raise ValueError(f"{folder / weights_file}: sha256 {found} is not the pinned {pinned}.")
+    return folder

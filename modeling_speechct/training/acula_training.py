@@ -19,13 +19,27 @@ from ..configuration_spectrogram_mae import SpectrogramMAEConfig
 from ..data.auscultation.adapters import TEMPLATES
 from ..data.auscultation.manifest import REPORTS, read_manifest, read_tasks
 from ..data.auscultation.reports import reports_for, template_generator, write_reports
-from ..evaluation.speechclip_metrics import speech_image_retrieval
+from ..evaluation.acula_eval import audio_report_scores
 from ..feature_extraction_acula import AcuLaFeatureExtractor
+from ..files.provenance import require_pinned_weights
 from ..modeling_acula import AcuLaModel
 from ..processing_acula import AcuLaProcessor
 from .arguments import CommonArguments
 from .teacher import text_tower_path
 
+__all__ = [
+    "AcuLaArguments",
+    "acula_rows",
+    "audio_report_scores",
+    "build_acula",
+    "collate_acula",
+    "ensure_reports",
+    "shipped_mae",
+]
+
+# The package's pre-trained MAE (train/ship_acula_mae.py): the "before" tower of the embedded main job.
+SHIPPED_MAE = Path(__file__).parents[1] / "pretrained" / "spectrogram-mae"
+MAE_RECIPE_FILE = "spectrogram_mae_recipe.json"
 # The embedded benchmark's tower: 16 × 32 patches (100 a recording) keep a CPU step near 0.45 s at batch 24.
 BENCHMARK_MAE = {"hidden_size": 192, "num_hidden_layers": 4, "num_attention_heads": 3, "intermediate_size": 768,
                  "patch_size": (16, 32), "decoder_hidden_size": 128, "decoder_num_layers": 2,
@@ -35,7 +49,9 @@ BENCHMARK_MAE = {"hidden_size": 192, "num_hidden_layers": 4, "num_attention_head
 @dataclass
 class AcuLaArguments(CommonArguments):
     data_dir: str = field(default="data/auscultation", metadata={"help": "An AcuLa manifest folder."})
-    audio_tower: str = field(default="new", metadata={"help": "'new' (the benchmark-sized MAE) or a folder / id."})
+    audio_tower: str = field(default="shipped", metadata={
+        "help": "'shipped' (the package's pre-trained spectrogram MAE), 'new' (a fresh benchmark-sized MAE) or any "
+                "audio-tower folder / id (an MAE folder, AST, Whisper, HuBERT, …)."})  # fmt: skip
     text_tower: str = field(default="minilm", metadata={"help": "'minilm' (offline) or any AutoModel folder / id."})
     align_loss: str = "cka"
     align_weight: float = 1.0
@@ -46,14 +62,23 @@ class AcuLaArguments(CommonArguments):
         return super().problems() + objective_problems(self.align_loss, self.align_weight, self.ssl_weight)
 
 
+def shipped_mae(folder: str | Path = SHIPPED_MAE) -> Path:
+    """The shipped pre-trained spectrogram MAE's folder, after checking its weights against the pinned sha256."""
+    return require_pinned_weights(folder, MAE_RECIPE_FILE)
+
+
 def build_acula(args: AcuLaArguments) -> tuple[AcuLaModel, AcuLaProcessor]:
     text = text_tower_path(args.text_tower)
-    audio = SpectrogramMAEConfig(**BENCHMARK_MAE) if args.audio_tower == "new" else args.audio_tower
+    tower = str(shipped_mae()) if args.audio_tower == "shipped" else args.audio_tower
+    audio = SpectrogramMAEConfig(**BENCHMARK_MAE) if tower == "new" else tower
     config = {"align_loss": args.align_loss, "align_weight": args.align_weight, "ssl_weight": args.ssl_weight,
               "text_layer": args.text_layer}  # fmt: skip
     model = AcuLaModel.from_tower_pretrained(audio=audio, text=text, config_kwargs=config)
-    extractor = (AcuLaFeatureExtractor() if args.audio_tower == "new" or not Path(args.audio_tower).is_dir()
-                 else AcuLaProcessor.from_pretrained(args.audio_tower).feature_extractor)  # fmt: skip
+    extractor = AcuLaFeatureExtractor()
+    if tower != "new" and (Path(tower) / "preprocessor_config.json").is_file():
+        extractor = AcuLaFeatureExtractor.from_pretrained(tower)
+    elif tower != "new" and (Path(tower) / "processor_config.json").is_file():
+        extractor = AcuLaProcessor.from_pretrained(tower).feature_extractor
     return model, AcuLaProcessor(extractor, AutoTokenizer.from_pretrained(text))
 
 
@@ -95,20 +120,3 @@ def acula_rows(model: AcuLaModel, processor: AcuLaProcessor, root: Path, split: 
 def collate_acula(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return {"input_features": torch.stack([r["input_features"] for r in rows]).float(),
             "teacher_embeds": torch.stack([r["teacher_embeds"] for r in rows])}  # fmt: skip
-
-
-@torch.no_grad()
-def audio_report_scores(model: AcuLaModel, rows: list[dict[str, Any]], batch_size: int = 64) -> dict[str, float]:
-    """Audio → report and report → audio R@k over the rows' *distinct* reports (recordings of one patient and site
-    share a report: they are one gallery item, as the five captions of an image are)."""
-    model.eval()
-    audio, text = [], []
-    for start in range(0, len(rows), batch_size):
-        out = model(**collate_acula(rows[start : start + batch_size]), return_loss=False)
-        audio.append(torch.nn.functional.normalize(out.audio_embeds, dim=-1))
-        text.append(torch.nn.functional.normalize(out.text_embeds, dim=-1))
-    index: dict[str, int] = {}
-    ids = [index.setdefault(r["report"], len(index)) for r in rows]
-    recall = speech_image_retrieval(torch.cat(audio).numpy(), torch.cat(text).numpy(), ids)
-    names = {"speech_to_image": "audio_to_report", "image_to_speech": "report_to_audio"}
-    return {f"{names[d]}_{k}": v for d, scores in recall.items() for k, v in scores.items()}

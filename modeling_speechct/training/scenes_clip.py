@@ -8,7 +8,6 @@ over a BPE vocabulary learnt from the training captions (`data.clip_tokenizer`),
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,14 +123,7 @@ def load_scenes_clip(folder: str | os.PathLike = SHIPPED_SCENES_CLIP):
     recipe pins (a changed or truncated file is refused rather than loaded)."""
     from transformers import CLIPModel, CLIPProcessor
 
-    from ..files.provenance import sha256_file
+    from ..files.provenance import require_pinned_weights
 
-    folder = Path(folder)
-    recipe_path = folder / RECIPE_FILE
-    if not recipe_path.is_file():
-        raise FileNotFoundError(f"{recipe_path} is missing: {folder} is not a shipped scenes CLIP.")
-    pinned = json.loads(recipe_path.read_text(encoding="utf-8"))["weights_sha256"]
-    found = sha256_file(folder / WEIGHTS_FILE)
-    if found != pinned:
-        raise ValueError(f"{folder / WEIGHTS_FILE}: sha256 {found} is not the pinned {pinned}.")
+    folder = require_pinned_weights(folder, RECIPE_FILE, WEIGHTS_FILE)
     return CLIPModel.from_pretrained(folder).eval(), CLIPProcessor.from_pretrained(folder)

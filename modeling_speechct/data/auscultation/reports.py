@@ -50,8 +50,7 @@ def check_no_leak(report: str, recording: Recording, excluded: Iterable[str], fo
             continue
         if re.search(rf"(?<!\w){re.escape(value)}(?!\w)", report, flags=re.IGNORECASE):
             raise LeakageError(
-                f"report of {recording.path.name} names {value!r}, the value of excluded field {name!r}: "
-                f"{report!r}"
+                f"report of {recording.path.name} names {value!r}, the value of excluded field {name!r}: {report!r}"
             )
 
 
@@ -132,4 +131,3 @@ def reports_for(root: str | os.PathLike, recordings: Sequence[Recording], exclud
 def _key(root: Path, recording: Recording) -> str:
     path = Path(recording.path)
     return str(path.resolve().relative_to(root.resolve()) if path.is_absolute() else path)
-
