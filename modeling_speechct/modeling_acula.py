@@ -145,8 +145,13 @@ class AcuLaModel(AcuLaPreTrainedModel):
                               config_kwargs: dict[str, Any] | None = None, **from_pretrained_kwargs: Any,
                               ) -> AcuLaModel:  # fmt: skip
         """Build from a pretrained audio checkpoint (a spectrogram MAE folder, AST, Whisper → its encoder, HuBERT,
-        …) or a fresh `SpectrogramMAEConfig`, and a text teacher checkpoint (any `AutoModel`)."""
+        …) or a fresh `SpectrogramMAEConfig`, and a text teacher checkpoint (any `AutoModel`; of an image-text model
+        such as MedGemma-4B, its language model)."""
         teacher = load_tower(text, **from_pretrained_kwargs)
+        # A multimodal checkpoint (MedGemma-4B is a Gemma 3 image-text model) teaches through its language model
+        # alone: reports are text, and its vision tower would only cost memory.
+        if hasattr(teacher.config, "text_config") and hasattr(teacher, "language_model"):
+            teacher = teacher.language_model
         if isinstance(audio, SpectrogramMAEConfig):
             tower, audio_config = None, audio
         else:
