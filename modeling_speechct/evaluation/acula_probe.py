@@ -160,8 +160,8 @@ def compare_probes(
         return out
 
     everything = np.arange(y.shape[0])
-    point = np.nanmean([summaries(everything, s) for s in range(a.shape[0])], axis=0)
-    means = {m: (np.nanmean([_task_aurocs(y, x[s])[members["all tasks"]] for s in range(x.shape[0])]))
+    point = np.stack([summaries(everything, s) for s in range(a.shape[0])]).mean(axis=0)  # NaN: undefined on test
+    means = {m: float(np.mean([np.nanmean(_task_aurocs(y, x[s])) for s in range(x.shape[0])]))
              for m, x in (("a", a), ("b", b))}  # fmt: skip
     distinct, index = np.unique(np.asarray(patients), return_inverse=True)
     rows_of = [np.flatnonzero(index == p) for p in range(len(distinct))]

@@ -16,12 +16,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..labels import CT_RATE_LABELS
 from .uploads import MAX_UPLOAD_BYTES, orthogonal_views, read_upload
+
+if TYPE_CHECKING:
+    from .sound_search import SoundSearchBackend
 
 FINDINGS_COLUMNS = ["finding", "P(present)"]
 GALLERY_COLUMNS = ["rank", "volume", "similarity"]
@@ -91,9 +94,12 @@ def _unit(x: Any) -> np.ndarray:
     return x / np.linalg.norm(x)
 
 
-def build_demo(backend: DemoBackend, title: str = "SpeechCT-CLIP", scenes: Any = None):
+def build_demo(backend: DemoBackend, title: str = "SpeechCT-CLIP", scenes: Any = None,
+               sounds: SoundSearchBackend | None = None):  # fmt: skip
     """The Gradio page around `backend` (not launched); with `scenes` (a `scene_search.SceneSearchBackend`) a
-    second tab searches scenes by a spoken description (SpeechCLIP)."""
+    second tab searches scenes by a spoken description (SpeechCLIP); with `sounds` (a
+    `sound_search.SoundSearchBackend`) another one places an auscultation recording among report phrases and
+    reads its linear probes (AcuLa)."""
     import gradio as gr
 
     def run(ct_file, audio_file):
@@ -127,6 +133,10 @@ def build_demo(backend: DemoBackend, title: str = "SpeechCT-CLIP", scenes: Any =
                 from .scene_search import add_scene_search_tab
 
                 add_scene_search_tab(scenes)
+            if sounds is not None:
+                from .sound_search import add_sound_search_tab
+
+                add_sound_search_tab(sounds)
     return demo
 
 
