@@ -140,10 +140,13 @@ def test_icbhi_official_test_split_kept(tmp_path: Path) -> None:
     assert {r.patient for r in recordings if r.split == "test"} == {"103"}
 
 
-def test_coughvid_counts_skipped_webm(tmp_path: Path) -> None:
+def test_coughvid_counts_skipped_webm(tmp_path: Path, caplog) -> None:
     make_coughvid(tmp_path)
-    coughvid.read_coughvid(tmp_path)
-    assert "1 webm" in coughvid.notes[0] and "1 rows below" in coughvid.notes[0]
+    with caplog.at_level("WARNING", logger=coughvid.__name__):
+        recordings, _, _ = coughvid.read_coughvid(tmp_path)
+    (message,) = [r.getMessage() for r in caplog.records if r.name == coughvid.__name__]
+    assert "1 webm" in message and "1 rows below" in message
+    assert all(r.path.suffix != ".webm" for r in recordings)
 
 
 MISSING = {"icbhi": f"{icbhi.AUDIO}/102_1b1_Ar_sc_Meditron.wav", "circor": f"{circor.AUDIO}/2530_PV_2.wav",

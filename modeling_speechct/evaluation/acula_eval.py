@@ -28,7 +28,15 @@ from .acula_probe import GROUPS, compare_probes, probe_tasks, task_labels
 from .linear_probe import DEFAULT_C_GRID, DEFAULT_SEEDS, DEFAULT_TRAIN_FRACTION
 from .speechclip_metrics import speech_image_retrieval
 
-__all__ = ["acula_markdown", "audio_report_scores", "evaluate_acula", "load_audio_model", "recording_features"]
+__all__ = [
+    "acula_markdown",
+    "audio_report_scores",
+    "evaluate_acula",
+    "load_audio_model",
+    "recording_features",
+    "report_embeddings",
+    "tower_embeddings",
+]
 
 
 def load_audio_model(path: str | Path) -> tuple[torch.nn.Module, AcuLaFeatureExtractor]:
@@ -96,16 +104,21 @@ def audio_report_scores(model: AcuLaModel, rows: list[dict[str, Any]], batch_siz
 
 
 @torch.no_grad()
-def _report_recall(model: AcuLaModel, features: torch.Tensor, reports: list[str], tokenizer_path: str,
-                   batch_size: int = 64) -> dict[str, float]:  # fmt: skip
-    tokenizer = AcuLaProcessor.from_pretrained(tokenizer_path)
-    teacher = []
+def report_embeddings(model: AcuLaModel, processor: AcuLaProcessor, reports: Sequence[str],
+                      batch_size: int = 64) -> torch.Tensor:  # fmt: skip
+    """The frozen teacher's embedding of each report `(N, width)`: the frozen work done once per run."""
+    out = []
     for start in range(0, len(reports), batch_size):
-        text = tokenizer(text=reports[start : start + batch_size])
-        teacher.append(model.encode_reports(text["input_ids"], text["attention_mask"]))
+        text = processor(text=list(reports[start : start + batch_size]))
+        out.append(model.encode_reports(text["input_ids"], text["attention_mask"]))
+    return torch.cat(out)
+
+
+def _report_recall(model: AcuLaModel, features: torch.Tensor, reports: list[str], folder: str) -> dict[str, float]:
+    teacher = report_embeddings(model, AcuLaProcessor.from_pretrained(folder), reports)
     rows = [{"input_features": f, "teacher_embeds": t, "report": r}
-            for f, t, r in zip(features, torch.cat(teacher), reports, strict=True)]  # fmt: skip
-    return audio_report_scores(model, rows, batch_size)
+            for f, t, r in zip(features, teacher, reports, strict=True)]  # fmt: skip
+    return audio_report_scores(model, rows)
 
 
 def evaluate_acula(

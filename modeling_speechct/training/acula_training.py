@@ -19,7 +19,7 @@ from ..configuration_spectrogram_mae import SpectrogramMAEConfig
 from ..data.auscultation.adapters import TEMPLATES
 from ..data.auscultation.manifest import REPORTS, read_manifest, read_tasks
 from ..data.auscultation.reports import reports_for, template_generator, write_reports
-from ..evaluation.acula_eval import audio_report_scores
+from ..evaluation.acula_eval import audio_report_scores, recording_features, report_embeddings
 from ..feature_extraction_acula import AcuLaFeatureExtractor
 from ..files.provenance import require_pinned_weights
 from ..modeling_acula import AcuLaModel
@@ -99,22 +99,19 @@ def ensure_reports(root: Path) -> None:
 
 
 @torch.no_grad()
-def acula_rows(model: AcuLaModel, processor: AcuLaProcessor, root: Path, split: str,
-               batch_size: int = 64) -> list[dict[str, Any]]:  # fmt: skip
+def acula_rows(model: AcuLaModel, processor: AcuLaProcessor, root: Path, split: str, batch_size: int = 64,
+               progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
     """One row per recording of `split`: its log-mel (float16), its report's teacher embedding, its labels."""
+    from tqdm import tqdm
+
     recordings = read_manifest(root, split)
     _, excluded = read_tasks(root)
     reports = reports_for(root, recordings, excluded)
-    rows = []
-    for start in range(0, len(recordings), batch_size):
-        chunk = recordings[start : start + batch_size]
-        audio = processor(audio=[str(r.path) for r in chunk])["input_features"].half()
-        text = processor(text=reports[start : start + batch_size])
-        teacher = model.encode_reports(text["input_ids"], text["attention_mask"])
-        rows += [{"input_features": a, "teacher_embeds": t, "labels": r.labels, "recording": str(r.path), "report": s}
-                 for a, t, r, s in zip(audio, teacher, chunk, reports[start : start + batch_size],
-                                       strict=True)]  # fmt: skip
-    return rows
+    with tqdm(total=len(recordings), desc=f"{split} log-mels", unit="rec", disable=not progress) as bar:
+        audio = recording_features(processor.feature_extractor, [str(r.path) for r in recordings], batch_size, bar)
+    teacher = report_embeddings(model, processor, reports, batch_size)
+    return [{"input_features": a, "teacher_embeds": t, "labels": r.labels, "recording": str(r.path), "report": s}
+            for a, t, r, s in zip(audio, teacher, recordings, reports, strict=True)]  # fmt: skip
 
 
 def collate_acula(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

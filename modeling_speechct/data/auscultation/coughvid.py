@@ -4,7 +4,7 @@ Layout assumed (the Zenodo `public_dataset` archive, from its README; not re-che
 .ogg|.wav` and `metadata_compiled.csv` with `uuid`, `datetime`, `cough_detected` (0–1 classifier score), `age`,
 `gender`, `respiratory_condition`, `fever_muscle_pain`, `status` (healthy / symptomatic / COVID-19 / empty) and
 expert columns. Without the CSV the per-file `<uuid>.json` (same keys) is read. Only formats soundfile decodes
-(wav/ogg/flac) are used: webm needs FFmpeg, so those uuids are skipped and counted in `notes`. Rows with
+(wav/ogg/flac) are used: webm needs FFmpeg, so those uuids are skipped and counted in a logged warning. Rows with
 `cough_detected` < 0.8 are dropped: the authors' classifier puts non-cough audio below it and their recommended
 cut-off is 0.8. One uuid is one submission; no user id is published, so each uuid is its own patient (an assumption).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 from .manifest import ProbeTask, Recording, inside, split_patients
@@ -31,7 +32,7 @@ TEMPLATE = ReportTemplate(
                ("respiratory_condition", "Respiratory condition: {value}."),
                ("fever_muscle_pain", "Fever or muscle pain: {value}."), ("status", "Status: {value}.")),
 )  # fmt: skip
-notes: list[str] = []
+logger = logging.getLogger(__name__)
 
 
 def _rows(root: Path) -> list[tuple[str, dict[str, str]]]:
@@ -70,9 +71,9 @@ def read_coughvid(root: Path, seed: int = 0) -> tuple[list[Recording], list[Prob
             webm += 1
             continue
         kept.append((uuid, audio, row))
-    notes.clear()
-    notes.append(f"coughvid: {low} rows below cough_detected {MIN_COUGH} dropped; {webm} webm files skipped "
-                 "(soundfile cannot decode webm; convert them to ogg/wav with FFmpeg to include them).")  # fmt: skip
+    if low or webm:  # said once per read, not kept in module state (a second read would report the first's)
+        logger.warning(f"coughvid: {low} rows below cough_detected {MIN_COUGH} dropped; {webm} webm files skipped "
+                       "(soundfile cannot decode webm; convert them to ogg/wav with FFmpeg to include them).")
     splits = split_patients([u for u, _, _ in kept], seed)
     recordings = []
     for uuid, audio, row in kept:
