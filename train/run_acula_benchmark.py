@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--max_steps", type=int, default=400)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=3e-4)
+    parser.add_argument("--align_loss", default="cka", choices=["cka", "infonce"])
     parser.add_argument("--n_resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -84,7 +85,8 @@ def main() -> None:
         timings[row] = stage(row, out / row / "final", REPO / "train" / "train_acula.py", [
             "--output_dir", str(out / row), "--data_dir", str(data), "--audio_tower", str(before), *ROWS[row],
             "--max_steps", str(args.max_steps), "--per_device_batch_size", str(args.batch_size),
-            "--learning_rate", str(args.learning_rate), "--warmup_steps", str(max(1, args.max_steps // 10)),
+            "--learning_rate", str(args.learning_rate), "--align_loss", args.align_loss,
+            "--warmup_steps", str(max(1, args.max_steps // 10)),
             "--eval_every", str(args.max_steps), "--save_every", "100", "--log_every", "20",
             "--seed", str(args.seed), "--resume_from_checkpoint", "latest"])  # fmt: skip
 
