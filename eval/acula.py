@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's draws")
     parser.add_argument("--output_dir", type=Path, default=Path("outputs/acula/evaluation"))
     parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="write the files, do not print the table (a caller does)")
     args = parser.parse_args(argv)
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
     markdown = acula_markdown(record)
     write_json_atomic(args.output_dir / "acula_eval.json", record)
     write_text_atomic(args.output_dir / "acula_eval.md", markdown)
-    print("\n" + markdown)
+    if not args.quiet:
+        print("\n" + markdown)
     return record
 
 

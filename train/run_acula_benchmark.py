@@ -102,7 +102,7 @@ def main() -> None:
     models = [f"before={before}", *(f"{row}={out / row / 'final'}" for row in args.rows)]
     compare = [c for c in COMPARE if set(c.split(":")) <= {"before", *args.rows}]
     argv = ["--models", *models, "--data_dir", str(data), "--n_resamples", str(args.n_resamples),
-            "--seed", str(args.seed), "--output_dir", str(evaluation), "--compare", *compare]  # fmt: skip
+            "--seed", str(args.seed), "--output_dir", str(evaluation), "--quiet", "--compare", *compare]  # fmt: skip
     print(f"[evaluation] python eval/acula.py {' '.join(argv)}", flush=True)
     run_script(REPO / "eval" / "acula.py", argv)
     timings["evaluation"] = time.perf_counter() - t
