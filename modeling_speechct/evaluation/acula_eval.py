@@ -138,7 +138,7 @@ def evaluate_acula(
     from tqdm import tqdm
 
     root = Path(data_dir)
-    tasks, _ = read_tasks(root)
+    tasks, excluded = read_tasks(root)
     recordings = {split: read_manifest(root, split) for split in SPLITS}
     for split, rows in recordings.items():
         if not rows:
@@ -152,6 +152,7 @@ def evaluate_acula(
                               "depends_on": [t.depends_on for t in tasks], "models": {}, "comparisons": {},
                               "n": {s: len(r) for s, r in recordings.items()}}  # fmt: skip
     scores: dict[str, np.ndarray] = {}
+    reports: list[str] = []  # the test reports, read when the first aligned model needs them
     for name, path in models.items():
         model, extractor = load_audio_model(path)
         key = extractor.to_json_string()
@@ -168,8 +169,7 @@ def evaluate_acula(
         scores[name] = result.pop("scores")
         entry = {"path": str(path), "kind": type(model).__name__, "probe": result}
         if isinstance(model, AcuLaModel):
-            _, excluded = read_tasks(root)
-            reports = reports_for(root, recordings["test"], excluded)
+            reports = reports or reports_for(root, recordings["test"], excluded)
             entry["report_recall"] = _report_recall(model, features["test"], reports, str(path))
         record["models"][name] = entry
     patients = [r.patient for r in recordings["test"]]
