@@ -54,3 +54,19 @@ def test_the_folder_reloads_with_the_teacher_as_installed_and_the_last_steps_wei
     scores = audio_report_scores(model, acula_rows(model, processor, root / "data", "valid"))
     assert scores.keys() == {k[len("eval_") :] for k in result if k.startswith("eval_")}
     assert result["step"] == 4 and result["loss"] > 0
+
+
+def test_fresh_heads_are_the_same_in_every_run(tmp_path):
+    """make_accelerator seeds torch before the model is built: two runs of the same arguments start from the same
+    heads (they once did not, and two main-job runs of one commit trained different models)."""
+    from modeling_speechct.training.acula_training import AcuLaArguments, build_acula
+    from modeling_speechct.training.loop import make_accelerator
+
+    heads = []
+    for seed in (0, 0, 1):
+        args = AcuLaArguments(output_dir=str(tmp_path), seed=seed)
+        torch.manual_seed(1234 + len(heads))  # whatever the global state was before the run
+        make_accelerator(args, log=False)
+        model, _ = build_acula(args)
+        heads.append(model.audio_projection[0].weight.detach().clone())
+    assert torch.equal(heads[0], heads[1]) and not torch.equal(heads[0], heads[2])

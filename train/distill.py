@@ -29,8 +29,7 @@ from modeling_speechct.training.teacher import build_student, speech_tower_summa
 def main(argv: list[str] | None = None, stop_after: int | None = None) -> dict:
     args = parse_arguments(DistillArguments, argv)
     validate(args)
-    accelerator = make_accelerator(args)
-    torch.manual_seed(args.seed)
+    accelerator = make_accelerator(args)  # seeds torch before the student is built
     model, processor = build_student(
         args.teacher,
         args.speech_tower,

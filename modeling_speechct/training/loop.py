@@ -46,6 +46,9 @@ class EpochSampler(Sampler[int]):
 
 
 def make_accelerator(args: CommonArguments, log: bool = True) -> Accelerator:
+    """The run's Accelerator; also seeds torch, since every script calls this before it builds the model, so the
+    freshly initialised modules (heads, new towers) are the same in every run of the same arguments."""
+    torch.manual_seed(args.seed)
     return Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
