@@ -32,6 +32,7 @@ __all__ = [
     "acula_markdown",
     "audio_report_scores",
     "evaluate_acula",
+    "folder_feature_extractor",
     "load_audio_model",
     "recording_features",
     "report_embeddings",
@@ -39,9 +40,19 @@ __all__ = [
 ]
 
 
+def folder_feature_extractor(path: str | Path) -> AcuLaFeatureExtractor:
+    """The extractor a folder was saved with (`processor_config.json` of an AcuLa folder, `preprocessor_config.json`
+    of a bare tower), else AcuLa's default (a fresh tower, a Hub id)."""
+    path = Path(path)
+    if (path / "processor_config.json").is_file():
+        return AcuLaProcessor.from_pretrained(str(path)).feature_extractor
+    if (path / "preprocessor_config.json").is_file():
+        return AcuLaFeatureExtractor.from_pretrained(str(path))
+    return AcuLaFeatureExtractor()
+
+
 def load_audio_model(path: str | Path) -> tuple[torch.nn.Module, AcuLaFeatureExtractor]:
-    """(model in eval mode, its feature extractor) of an AcuLa folder or an audio-tower folder (the extractor from
-    its `processor_config.json` or `preprocessor_config.json`, else AcuLa's default)."""
+    """(model in eval mode, its feature extractor) of an AcuLa folder or an audio-tower folder."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a model folder (no config.json)")
@@ -49,13 +60,7 @@ def load_audio_model(path: str | Path) -> tuple[torch.nn.Module, AcuLaFeatureExt
     if not isinstance(model, (AcuLaModel, SpectrogramMAEModel)):
         raise ValueError(f"{path}: a {type(model).__name__}; give an AcuLa folder or a spectrogram MAE folder "
                          "(wrap other towers with AcuLaModel.from_tower_pretrained)")  # fmt: skip
-    if (path / "processor_config.json").is_file():
-        extractor = AcuLaProcessor.from_pretrained(str(path)).feature_extractor
-    elif (path / "preprocessor_config.json").is_file():
-        extractor = AcuLaFeatureExtractor.from_pretrained(str(path))
-    else:
-        extractor = AcuLaFeatureExtractor()
-    return model, extractor
+    return model, folder_feature_extractor(path)
 
 
 def recording_features(extractor: AcuLaFeatureExtractor, paths: Sequence[str], batch_size: int = 64,

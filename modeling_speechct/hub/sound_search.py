@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..data.auscultation.manifest import ProbeTask
+from ..evaluation.acula_eval import recording_features, report_embeddings, tower_embeddings
 from ..evaluation.acula_probe import task_labels
 
 PHRASE_COLUMNS = ["rank", "phrase", "cosine"]
@@ -128,21 +129,16 @@ class SoundSearchBackend:
     @torch.no_grad()
     def _embed_text(self, texts: list[str]) -> np.ndarray:
         """Unit text-head outputs (float64) of the teacher's embeddings of `texts`."""
-        out = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.processor(text=texts[start : start + self.batch_size])
-            teacher = self.model.encode_reports(batch["input_ids"], batch["attention_mask"])
-            out.append(self.model.get_text_features(teacher_embeds=teacher).pooler_output.double().numpy())
-        return _unit(np.concatenate(out))
+        teacher = report_embeddings(self.model, self.processor, texts, self.batch_size)
+        return _unit(self.model.get_text_features(teacher_embeds=teacher).pooler_output.double().numpy())
 
-    @torch.no_grad()
+    def _features(self, paths: list[str]) -> torch.Tensor:
+        """Log-mels as training and evaluation compute them (float16), so probes and queries see the same input."""
+        return recording_features(self.processor.feature_extractor, paths, self.batch_size).float()
+
     def _embed_audio(self, paths: list[str]) -> np.ndarray:
         """Tower embeddings (float64): what the probes read."""
-        out = []
-        for start in range(0, len(paths), self.batch_size):
-            features = self.processor(audio=paths[start : start + self.batch_size])["input_features"]
-            out.append(self.model.get_audio_embeddings(features).double().numpy())
-        return np.concatenate(out)
+        return tower_embeddings(self.model, self._features(paths), self.batch_size)
 
     @torch.no_grad()
     def search(self, audio_path: str | None, top_k: int = 5) -> tuple[Rows, Rows, Rows]:
@@ -151,8 +147,7 @@ class SoundSearchBackend:
         ValueError."""
         if not audio_path:
             raise ValueError("Upload an auscultation recording (a .wav or .flac file) first.")
-        features = self.processor(audio=[audio_path])["input_features"]
-        out = self.model.get_audio_features(features)
+        out = self.model.get_audio_features(self._features([audio_path]))
         query = _unit(out.pooler_output.double().numpy())[0]
         tower = out.last_hidden_state.double().numpy()
         phrases = _ranked(self.phrases, self.phrase_embeds @ query, top_k)

@@ -19,7 +19,12 @@ from ..configuration_spectrogram_mae import SpectrogramMAEConfig
 from ..data.auscultation.adapters import TEMPLATES
 from ..data.auscultation.manifest import REPORTS, read_manifest, read_tasks
 from ..data.auscultation.reports import reports_for, template_generator, write_reports
-from ..evaluation.acula_eval import audio_report_scores, recording_features, report_embeddings
+from ..evaluation.acula_eval import (
+    audio_report_scores,
+    folder_feature_extractor,
+    recording_features,
+    report_embeddings,
+)
 from ..feature_extraction_acula import AcuLaFeatureExtractor
 from ..files.provenance import require_pinned_weights
 from ..modeling_acula import AcuLaModel
@@ -74,11 +79,7 @@ def build_acula(args: AcuLaArguments) -> tuple[AcuLaModel, AcuLaProcessor]:
     config = {"align_loss": args.align_loss, "align_weight": args.align_weight, "ssl_weight": args.ssl_weight,
               "text_layer": args.text_layer}  # fmt: skip
     model = AcuLaModel.from_tower_pretrained(audio=audio, text=text, config_kwargs=config)
-    extractor = AcuLaFeatureExtractor()
-    if tower != "new" and (Path(tower) / "preprocessor_config.json").is_file():
-        extractor = AcuLaFeatureExtractor.from_pretrained(tower)
-    elif tower != "new" and (Path(tower) / "processor_config.json").is_file():
-        extractor = AcuLaProcessor.from_pretrained(tower).feature_extractor
+    extractor = AcuLaFeatureExtractor() if tower == "new" else folder_feature_extractor(tower)
     return model, AcuLaProcessor(extractor, AutoTokenizer.from_pretrained(text))
 
 
