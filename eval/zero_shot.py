@@ -3,6 +3,7 @@
     python eval/zero_shot.py --model outputs/benchmark/distilled/final --modality speech
     python eval/zero_shot.py --model outputs/benchmark/teacher/final --modality text --split test --val_split valid
     python eval/zero_shot.py ... --labels "Cardiomegaly,Pleural effusion" --templates "{label} seen." "No {label}."
+    python eval/zero_shot.py ... --prompts report_sentences    # the training reports' own sentences as prompts
 
 Writes to --output_dir: `zero_shot.json` (every number: per label and means, CT-CLIP's protocol and the standard
 one, the AUROC's bootstrap interval, the model, data, command, and `provenance`: the model's revision, a hash of
@@ -25,6 +26,7 @@ import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.data.ctrate import load_ct_rate
+from modeling_speechct.data.report_prompts import PROMPT_SOURCES, report_sentence_prompts
 from modeling_speechct.evaluation.metric_modules import load_metric
 from modeling_speechct.evaluation.plots import plot_roc_curves
 from modeling_speechct.evaluation.split import ct_embeddings, prompt_embeddings
@@ -43,6 +45,14 @@ def main() -> None:
     parser.add_argument("--modality", choices=("text", "speech"), default="text")
     parser.add_argument("--labels", default=None, help="comma-separated labels (default: CT-RATE's 18)")
     parser.add_argument("--templates", nargs=2, default=list(DEFAULT_TEMPLATES))
+    parser.add_argument(
+        "--prompts",
+        choices=PROMPT_SOURCES,
+        default="template",
+        help="'template': the --templates pair per label (CT-CLIP's); 'report_sentences': ensembles of sentences "
+        "of the training reports that state / rule out each finding (data.report_prompts; text only, no labels)",
+    )
+    parser.add_argument("--prompt_sentences", type=int, default=8, help="sentences per side with report_sentences")
     parser.add_argument("--num_voices", type=int, default=4)
     parser.add_argument("--n_resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -60,8 +70,19 @@ def main() -> None:
     processor = SpeechCTClipProcessor.from_pretrained(args.model)
     scale = (model.logit_scale if args.modality == "text" else model.speech_logit_scale).exp().item()
     with torch.no_grad():
+        ensembles = None
+        if args.prompts == "report_sentences":
+            reports = [r["findings"] for r in load_ct_rate(args.data_dir, "train", require_speech=False)]
+            ensembles = report_sentence_prompts(reports, labels, args.prompt_sentences, args.seed)
         prompts = prompt_embeddings(
-            model, processor, args.modality, labels, tuple(args.templates), out / "spoken_prompts", args.num_voices
+            model,
+            processor,
+            args.modality,
+            labels,
+            tuple(args.templates),
+            out / ("spoken_prompts" if ensembles is None else "spoken_prompts_report_sentences"),
+            args.num_voices,
+            prompts=ensembles,
         )
     splits = [args.split] + ([args.val_split] if args.val_split else [])
     rows, probs, truth = {}, {}, {}
@@ -81,6 +102,7 @@ def main() -> None:
         "data": {"data_dir": args.data_dir, "split": args.split, "val_split": args.val_split, "volumes": len(y)},
         "modality": args.modality,
         "templates": args.templates,
+        "prompts": args.prompts if ensembles is None else {"source": args.prompts, "pairs": ensembles},
         "labels": labels,
         "command": " ".join(sys.argv),
         "auroc": {

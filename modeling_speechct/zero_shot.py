@@ -2,6 +2,8 @@
 
 For each label the prompts "{label} is present." / "{label} is not present." are embedded; a CT embedding's
 probability of the finding is the softmax over its two scaled cosine similarities (CT-CLIP's `zero_shot.py`).
+A side of a pair may also be an ensemble of sentences (CLIP's prompt ensembling, e.g. sentences that state and
+rule out the finding in the reports' own words): its embedding is the mean of the sentences' unit embeddings.
 Written prompts go through the text tower; spoken prompts are synthesised by the TTS engines in several voices,
 encoded by the speech tower and averaged over voices, so a model that never reads text at inference is evaluated
 on its own modality. The CT embedding is computed once per volume and the prompt embeddings once per model.
@@ -35,14 +37,36 @@ def pair_probabilities(
     return logits.softmax(dim=-1)[..., 0]
 
 
+Prompt = str | Sequence[str]  # one sentence, or an ensemble of sentences
+
+
+def prompt_sentences(prompt: Prompt) -> list[str]:
+    """A prompt's sentences: `[prompt]` for one sentence, the ensemble's sentences otherwise."""
+    sentences = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not sentences or not all(isinstance(t, str) and t.strip() for t in sentences):
+        raise ValueError(f"a prompt is a sentence or a non-empty list of sentences, got {prompt!r}")
+    return sentences
+
+
 @torch.no_grad()
-def text_prompt_embeddings(model: Any, processor: Any, prompts: list[tuple[str, str]]) -> tuple[torch.Tensor, ...]:
-    """(present, not present) prompt embeddings through the text tower, `(labels, dim)` each."""
+def text_prompt_embeddings(
+    model: Any, processor: Any, prompts: Sequence[tuple[Prompt, Prompt]], batch_size: int = 64
+) -> tuple[torch.Tensor, ...]:
+    """(present, not present) prompt embeddings through the text tower, `(labels, dim)` each: a sentence's unit
+    embedding, or the mean of an ensemble's unit embeddings."""
     model.eval()
     out = []
     for side in (0, 1):
-        batch = processor(text=[pair[side] for pair in prompts]).to(model.device)
-        out.append(model.get_text_features(batch["input_ids"], batch["attention_mask"]).pooler_output)
+        groups = [prompt_sentences(pair[side]) for pair in prompts]
+        flat = [t for group in groups for t in group]
+        embeds = []
+        for start in range(0, len(flat), batch_size):
+            batch = processor(text=flat[start : start + batch_size]).to(model.device)
+            embeds.append(model.get_text_features(batch["input_ids"], batch["attention_mask"]).pooler_output)
+        unit = F.normalize(torch.cat(embeds).float(), dim=-1)
+        owner = torch.repeat_interleave(torch.tensor([len(g) for g in groups], device=unit.device))
+        sums = unit.new_zeros(len(groups), unit.shape[-1]).index_add(0, owner, unit)
+        out.append(sums / torch.bincount(owner, minlength=len(groups))[:, None].to(sums.dtype))
     return tuple(out)
 
 
@@ -50,13 +74,17 @@ def text_prompt_embeddings(model: Any, processor: Any, prompts: list[tuple[str, 
 def speech_prompt_embeddings(
     model: Any, processor: Any, paths: list[list[list[Any]]], batch_size: int = 16
 ) -> tuple[torch.Tensor, ...]:
-    """(present, not present) prompt embeddings through the speech tower: each prompt's voices are encoded, the
-    L2-normalised embeddings averaged (the prompt ensemble CLIP averages over templates).
+    """(present, not present) prompt embeddings through the speech tower: each prompt's recordings (voices, or
+    the sentences of an ensemble) are encoded and their L2-normalised embeddings averaged (the prompt ensemble CLIP
+    averages over templates).
 
-    `paths[label][side][voice]` is a wav path or a `(waveform, sampling_rate)` pair (spoken prompts recorded or
-    synthesised elsewhere); every prompt has the same number of voices."""
+    `paths[label][side]` lists a prompt's recordings, each a wav path or a `(waveform, sampling_rate)` pair (spoken
+    prompts recorded or synthesised elsewhere); prompts may have different numbers of recordings."""
     model.eval()
-    flat = [_recording(p) for label in paths for side in label for p in side]
+    sides = [side for label in paths for side in label]
+    if len(sides) != 2 * len(paths) or not all(sides):
+        raise ValueError("paths[label] must hold two non-empty lists of recordings (present, not present)")
+    flat = [_recording(p) for side in sides for p in side]
     embeds = []
     for start in range(0, len(flat), batch_size):
         chunk = flat[start : start + batch_size]
@@ -64,8 +92,10 @@ def speech_prompt_embeddings(
         batch = batch.to(model.device)
         features = model.get_speech_features(batch["speech_values"], batch.get("speech_attention_mask"))
         embeds.append(features.pooler_output)
-    voices = len(paths[0][0])
-    per = F.normalize(torch.cat(embeds), dim=-1).view(len(paths), 2, voices, -1).mean(dim=2)
+    unit = F.normalize(torch.cat(embeds).float(), dim=-1)
+    owner = torch.repeat_interleave(torch.tensor([len(side) for side in sides], device=unit.device))
+    per = unit.new_zeros(len(sides), unit.shape[-1]).index_add(0, owner, unit)
+    per = (per / torch.bincount(owner, minlength=len(sides))[:, None].to(per.dtype)).view(len(paths), 2, -1)
     return per[:, 0], per[:, 1]
 
 

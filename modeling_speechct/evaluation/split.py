@@ -6,6 +6,7 @@ each volume is encoded once and each prompt once per model.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..modeling_speechct_clip import SpeechPrefix
 from ..training.embedding_cache import CTVolumeCache, EmbeddingCache, SpeechPrefixCache
 from ..zero_shot import (
     DEFAULT_TEMPLATES,
+    Prompt,
     pair_probabilities,
     prompt_pairs,
     speech_prompt_embeddings,
@@ -71,8 +73,13 @@ def prompt_embeddings(
     templates: tuple[str, str] = DEFAULT_TEMPLATES,
     prompt_dir: str | os.PathLike | None = None,
     num_voices: int = 4,
+    prompts: Sequence[tuple[Prompt, Prompt]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = prompt_pairs(labels, templates)
+    """(present, absent) prompt embeddings of `labels`, written or spoken: the `templates` pair, or `prompts`
+    (one pair per label, e.g. `data.report_prompts.report_sentence_prompts` ensembles) when given."""
+    if prompts is not None and len(prompts) != len(labels):
+        raise ValueError(f"prompts holds {len(prompts)} pairs for {len(labels)} labels")
+    pairs = list(prompts) if prompts is not None else prompt_pairs(labels, templates)
     if modality == "text":
         return text_prompt_embeddings(model, processor, pairs)
     if modality != "speech":
