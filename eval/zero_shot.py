@@ -52,7 +52,7 @@ def main() -> None:
         help="'template': the --templates pair per label (CT-CLIP's); 'report_sentences': ensembles of sentences "
         "of the training reports that state / rule out each finding (data.report_prompts; text only, no labels)",
     )
-    parser.add_argument("--prompt_sentences", type=int, default=8, help="sentences per side with report_sentences")
+    parser.add_argument("--prompt_sentences", type=int, default=4, help="sentences per side with report_sentences")
     parser.add_argument("--num_voices", type=int, default=4)
     parser.add_argument("--n_resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)

@@ -40,7 +40,7 @@ def report_sentences(reports: Iterable[str]) -> list[str]:
 def report_sentence_prompts(
     reports: Iterable[str],
     labels: Sequence[str] = CT_RATE_LABELS,
-    per_side: int = 8,
+    per_side: int = 4,
     seed: int = 0,
 ) -> list[tuple[list[str], list[str]]]:
     """One (positive sentences, negative sentences) ensemble per label, `per_side` sentences each (drawn with
