@@ -26,7 +26,7 @@ import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.data.ctrate import load_ct_rate
-from modeling_speechct.data.report_prompts import PROMPT_SOURCES, report_sentence_prompts
+from modeling_speechct.data.report_prompts import add_prompt_arguments, report_sentence_prompts
 from modeling_speechct.evaluation.metric_modules import load_metric
 from modeling_speechct.evaluation.plots import plot_roc_curves
 from modeling_speechct.evaluation.split import ct_embeddings, prompt_embeddings
@@ -45,14 +45,7 @@ def main() -> None:
     parser.add_argument("--modality", choices=("text", "speech"), default="text")
     parser.add_argument("--labels", default=None, help="comma-separated labels (default: CT-RATE's 18)")
     parser.add_argument("--templates", nargs=2, default=list(DEFAULT_TEMPLATES))
-    parser.add_argument(
-        "--prompts",
-        choices=PROMPT_SOURCES,
-        default="template",
-        help="'template': the --templates pair per label (CT-CLIP's); 'report_sentences': ensembles of sentences "
-        "of the training reports that state / rule out each finding (data.report_prompts; text only, no labels)",
-    )
-    parser.add_argument("--prompt_sentences", type=int, default=4, help="sentences per side with report_sentences")
+    add_prompt_arguments(parser, default="template")  # 'template' reads --templates
     parser.add_argument("--num_voices", type=int, default=4)
     parser.add_argument("--n_resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)

@@ -35,7 +35,7 @@ from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.configuration_speechct_clip import DISTILL_LOSSES
 from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
 from modeling_speechct.data.ctrate import load_ct_rate
-from modeling_speechct.data.report_prompts import PROMPT_SOURCES, report_sentence_prompts
+from modeling_speechct.data.report_prompts import PROMPT_SOURCES, add_prompt_arguments, report_sentence_prompts
 from modeling_speechct.evaluation.paired_comparison import compare_models, difference_table
 from modeling_speechct.evaluation.split import (
     ct_embeddings,
@@ -238,17 +238,10 @@ def main() -> None:
         help="average this many frames before the attention pooling (1: every frame; with the factorised pooling, "
         "stride 1 trained faster than 4 and scored higher on validation: docs/student.md)",
     )
-    parser.add_argument(
-        "--prompts",
-        choices=PROMPT_SOURCES,
-        default="report_sentences",
-        # Chosen on the validation split (shipped teacher, written prompts): CT-CLIP's "{label} is (not) present."
-        # 0.666, the training reports' own sentences 0.771 with 4 per side (2: 0.765, 8: 0.768, 40: 0.764; the
-        # fewer, the fewer recordings each student encodes). Both sets are printed.
-        help="the zero-shot prompts of the table: 'report_sentences' (sentences of the training reports that state / "
-        "rule out each finding, data.report_prompts) or 'template' (CT-CLIP's pair)",
-    )
-    parser.add_argument("--prompt_sentences", type=int, default=4, help="sentences per side of each label's prompt")
+    # Chosen on the validation split (shipped teacher, written prompts): CT-CLIP's "{label} is (not) present." 0.666,
+    # the training reports' own sentences 0.771 with 4 per side (2: 0.765, 8: 0.768, 40: 0.764; the fewer, the fewer
+    # recordings each student encodes). The table uses --prompts; the other set is printed beside.
+    add_prompt_arguments(parser, default="report_sentences")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     # a report, not a log: our stages have their own bars; transformers' per-load and per-save bars are noise here

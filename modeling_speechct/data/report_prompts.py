@@ -14,6 +14,7 @@ and no label of any split takes part, so the classification stays zero-shot.
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Iterable, Sequence
 
@@ -71,3 +72,15 @@ def report_sentence_prompts(
             sides.append([pool[int(i)] for i in keep])
         prompts.append((sides[0], sides[1]))
     return prompts
+
+
+def add_prompt_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    """`--prompts` / `--prompt_sentences`, the flags of every script that chooses zero-shot prompts."""
+    parser.add_argument(
+        "--prompts",
+        choices=PROMPT_SOURCES,
+        default=default,
+        help="'template': CT-CLIP's pair per label; 'report_sentences': ensembles of sentences of the training "
+        "reports that state / rule out each finding (data.report_prompts; text only, no labels)",
+    )
+    parser.add_argument("--prompt_sentences", type=int, default=4, help="sentences per side with report_sentences")
