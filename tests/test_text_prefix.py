@@ -10,10 +10,15 @@ import torch
 from modeling_speechct import SpeechCTClipModel
 from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
 from modeling_speechct.data.ctrate import load_ct_rate
-from modeling_speechct.training.benchmark_teacher import assemble_teacher, export_teacher, learnt_state
+from modeling_speechct.training.benchmark_teacher import (
+    assemble_teacher,
+    export_teacher,
+    init_from_teacher,
+    learnt_state,
+)
 from modeling_speechct.training.embedding_cache import TextPrefixCache, collate_text_prefixes
 from modeling_speechct.training.rows import FeatureCollator, teacher_rows
-from modeling_speechct.training.teacher import build_teacher, init_from_teacher
+from modeling_speechct.training.teacher import build_teacher
 
 REPORTS = [
     "No pleural effusion. Mild cardiomegaly with a small pericardial effusion.",

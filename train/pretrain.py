@@ -20,10 +20,11 @@ from modeling_speechct.data.ctrate import load_ct_rate
 from modeling_speechct.evaluation.metrics import mean_auroc
 from modeling_speechct.labels import CT_RATE_LABELS
 from modeling_speechct.training.arguments import TeacherArguments, parse_arguments, validate
+from modeling_speechct.training.benchmark_teacher import init_from_teacher
 from modeling_speechct.training.loop import fit, make_accelerator
 from modeling_speechct.training.outputs import retrieval_scores, save_final
 from modeling_speechct.training.rows import FeatureCollator, teacher_dataset, teacher_rows
-from modeling_speechct.training.teacher import build_teacher, init_from_teacher
+from modeling_speechct.training.teacher import build_teacher
 from modeling_speechct.zero_shot import pair_probabilities, prompt_pairs, text_prompt_embeddings
 
 

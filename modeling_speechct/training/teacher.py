@@ -128,30 +128,6 @@ def build_teacher(
     return model, processor
 
 
-def init_from_teacher(model: SpeechCTClipModel, teacher: str, workdir: str | Path) -> Path:
-    """Load a trained teacher's CT tower, text tower, projections and temperature into `model` (built by
-    `build_teacher` with the same towers), so a second stage continues from it (LiT: lock the CT side, tune the
-    text side). `teacher` is "shipped" (assembled into `workdir` first) or a teacher folder; returns the folder."""
-    from .benchmark_teacher import assemble_teacher
-
-    folder = Path(teacher)
-    if teacher == "shipped":
-        folder = Path(workdir) / "init_teacher"
-        if not (folder / "config.json").is_file():
-            assemble_teacher(folder)
-    source = SpeechCTClipModel.from_pretrained(folder).state_dict()
-    wanted = {k: v for k, v in model.state_dict().items() if not k.startswith(("speech_", "speech_model."))}
-    problems = [k for k in wanted if k not in source or source[k].shape != wanted[k].shape]
-    if problems:
-        raise ValueError(
-            f"init_teacher={teacher!r} does not fit the teacher these flags build (missing or reshaped: "
-            f"{problems[:5]}): build the second stage with the first stage's --ct_tower / --text_tower"
-        )
-    model.load_state_dict({k: source[k] for k in wanted}, strict=False)
-    model.apply_freezing()
-    return folder
-
-
 def build_student(
     teacher: str,
     speech_tower: str,

@@ -72,8 +72,10 @@ def read_coughvid(root: Path, seed: int = 0) -> tuple[list[Recording], list[Prob
             continue
         kept.append((uuid, audio, row))
     if low or webm:  # said once per read, not kept in module state (a second read would report the first's)
-        logger.warning(f"coughvid: {low} rows below cough_detected {MIN_COUGH} dropped; {webm} webm files skipped "
-                       "(soundfile cannot decode webm; convert them to ogg/wav with FFmpeg to include them).")
+        logger.warning(
+            f"coughvid: {low} rows below cough_detected {MIN_COUGH} dropped; {webm} webm files skipped "
+            "(soundfile cannot decode webm; convert them to ogg/wav with FFmpeg to include them)."
+        )
     splits = split_patients([u for u, _, _ in kept], seed)
     recordings = []
     for uuid, audio, row in kept:
