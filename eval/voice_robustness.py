@@ -17,6 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from modeling_speechct.data.report_prompts import add_prompt_arguments
 from modeling_speechct.evaluation.voice_robustness import RobustnessConfig, run_voice_robustness
 from modeling_speechct.evaluation.voice_robustness_report import markdown
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cache_dir", type=Path, default=Path("outputs/cache"), help="embedding caches")
     parser.add_argument("--training_engines", default=",".join(defaults.training_engines))
     parser.add_argument("--prompt_voices", type=int, default=defaults.prompt_voices)
+    add_prompt_arguments(parser, default=defaults.prompts)
     parser.add_argument("--n_resamples", type=int, default=defaults.n_resamples)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=defaults.workers)
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
         cache_dir=args.cache_dir,
         training_engines=tuple(e for e in args.training_engines.split(",") if e),
         prompt_voices=args.prompt_voices,
+        prompts=args.prompts,
+        prompt_sentences=args.prompt_sentences,
         n_resamples=args.n_resamples,
         seed=args.seed,
         workers=args.workers,

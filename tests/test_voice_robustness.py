@@ -46,8 +46,8 @@ def run(tmp_path_factory):
     model.save_pretrained(root / "model")
     tiny_processor().save_pretrained(root / "model")
     config = RobustnessConfig(model=root / "model", data_dir=build.out, output_dir=root / "out", num_reports=N,
-                              demo_reports=N, cache_dir=root / "cache", prompt_voices=1, n_resamples=200, seed=3,
-                              workers=1, progress=False)  # fmt: skip
+                              demo_reports=N, cache_dir=root / "cache", prompt_voices=1, prompts="template",
+                              n_resamples=200, seed=3, workers=1, progress=False)  # fmt: skip
     return config, run_voice_robustness(config, command="pytest")
 
 

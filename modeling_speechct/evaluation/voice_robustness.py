@@ -55,6 +55,8 @@ class RobustnessConfig:
     held_out_engine: str = "piper"
     training_engines: tuple[str, ...] = ("espeak", "flite")
     prompt_voices: int = 4
+    prompts: str = "report_sentences"  # the main job's: sentences of the training reports (or "template")
+    prompt_sentences: int = 4
     n_resamples: int = 1000
     seed: int = 0
     workers: int = 2
@@ -67,6 +69,8 @@ def check_config(config: RobustnessConfig) -> None:
         raise FileNotFoundError(f"model {config.model}: not a SpeechCT-CLIP folder (no config.json there).")
     if config.split not in ctrate.SPLITS:
         raise ValueError(f"split {config.split!r} is not one of {ctrate.SPLITS}.")
+    if config.prompts not in ("template", "report_sentences"):
+        raise ValueError(f"prompts {config.prompts!r} is not one of ('template', 'report_sentences').")
     if config.num_reports < 2:
         raise ValueError(f"num_reports must be at least 2 (retrieval needs other reports), got {config.num_reports}.")
     if not 1 <= config.demo_reports <= config.num_reports:
@@ -147,7 +151,8 @@ def embed(
 
 def prompt_scores(model: Any, processor: Any, ct: np.ndarray, config: RobustnessConfig) -> dict[str, np.ndarray]:
     """P(present) of every volume and label with prompts spoken by the held-out engine and by the training engines
-    (`prompt_voices` renditions each, averaged), and the prompt embeddings `(labels, 2, dim)`."""
+    (CT-CLIP's pair in `prompt_voices` renditions, or each report sentence of `config.prompts` once; averaged), and
+    the prompt embeddings `(labels, 2, dim)`."""
     from tqdm.auto import tqdm
 
     from ..data.spoken_prompts import synthesize_prompts
@@ -155,11 +160,16 @@ def prompt_scores(model: Any, processor: Any, ct: np.ndarray, config: Robustness
     from ..zero_shot import pair_probabilities, prompt_pairs, speech_prompt_embeddings
 
     pairs = prompt_pairs(CT_RATE_LABELS)
+    if config.prompts == "report_sentences":
+        from ..data.report_prompts import report_sentence_prompts
+
+        reports = [r["findings"] for r in ctrate.load_ct_rate(config.data_dir, "train", require_speech=False)]
+        pairs = report_sentence_prompts(reports, CT_RATE_LABELS, config.prompt_sentences, config.seed)
     groups = {"held_out": (config.held_out_engine,), "training": tuple(config.training_engines)}
     scale = float(model.speech_logit_scale.detach().exp())
     out = {}
     for kind, engines in tqdm(groups.items(), desc="spoken prompts", disable=not config.progress):
-        folder = Path(config.output_dir) / "prompts" / kind
+        folder = Path(config.output_dir) / "prompts" / (kind if config.prompts == "template" else f"{kind}_sentences")
         paths = synthesize_prompts(pairs, folder, config.prompt_voices, engines, config.seed, config.workers)
         with torch.no_grad(), caller_shows_progress():
             present, absent = speech_prompt_embeddings(model, processor, paths)
