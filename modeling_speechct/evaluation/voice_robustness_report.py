@@ -67,10 +67,17 @@ def markdown(record: dict[str, Any]) -> str:
         "¹ held-out column: cos(held-out voice, training voice); training column: cos(training voice, 2nd training "
         "voice).",
         f"Zero-shot: prompts spoken by {', '.join(record['prompt_engines']['held_out'])} vs by "
-        f"{', '.join(record['prompt_engines']['training'])} ({record['config']['prompt_voices']} renditions each, "
-        "averaged). Ratio above chance: (held-out − chance) / (training − chance).",
+        f"{', '.join(record['prompt_engines']['training'])} ({_prompt_words(record['config'])}, averaged). "
+        "Ratio above chance: (held-out − chance) / (training − chance).",
         f"95 % percentile bootstrap intervals ({record['config']['n_resamples']} resamples of reports, or of volumes "
         "for zero-shot; the same draws for both voices and the ratio). PASS/FAIL on the point estimates.",
         f"Wall time: {record['timings_s']['total']:.0f} s.",
     ]
     return "\n".join(lines + notes) + "\n"
+
+
+def _prompt_words(config: dict) -> str:
+    """How the zero-shot prompts were spoken (records written before `prompts` existed used the template pair)."""
+    if config.get("prompts", "template") == "template":
+        return f"CT-CLIP's pair, {config['prompt_voices']} renditions each"
+    return f"{config.get('prompt_sentences', 4)} sentences of the training reports per side, each spoken once"
