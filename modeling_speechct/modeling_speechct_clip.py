@@ -225,13 +225,10 @@ class SpeechCTClipModel(SpeechCTClipPreTrainedModel):
     def _frozen_text_part(self) -> list[nn.Module]:
         """With `text_trainable_layers=k`, the text tower's frozen part (embeddings, the layers below the top k):
         kept in eval mode, so its output is what `get_text_prefix` caches."""
-        cfg = self.config
-        if cfg.freeze_text or cfg.text_trainable_layers is None:
+        if self.config.freeze_text or self.config.text_trainable_layers is None:
             return []
-        stack = layer_stack(self.text_model)
-        boundary = len(stack) - cfg.text_trainable_layers
         embeddings = [m for m in (getattr(self.text_model, "embeddings", None),) if m is not None]
-        return embeddings + list(stack)[:boundary]
+        return embeddings + list(layer_stack(self.text_model))[: self.text_prefix_layer]
 
     @classmethod
     def from_pretrained(cls, *args: Any, **kwargs: Any) -> SpeechCTClipModel:

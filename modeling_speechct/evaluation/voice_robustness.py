@@ -69,8 +69,10 @@ def check_config(config: RobustnessConfig) -> None:
         raise FileNotFoundError(f"model {config.model}: not a SpeechCT-CLIP folder (no config.json there).")
     if config.split not in ctrate.SPLITS:
         raise ValueError(f"split {config.split!r} is not one of {ctrate.SPLITS}.")
-    if config.prompts not in ("template", "report_sentences"):
-        raise ValueError(f"prompts {config.prompts!r} is not one of ('template', 'report_sentences').")
+    from ..data.report_prompts import PROMPT_SOURCES
+
+    if config.prompts not in PROMPT_SOURCES:
+        raise ValueError(f"prompts {config.prompts!r} is not one of {PROMPT_SOURCES}.")
     if config.num_reports < 2:
         raise ValueError(f"num_reports must be at least 2 (retrieval needs other reports), got {config.num_reports}.")
     if not 1 <= config.demo_reports <= config.num_reports:

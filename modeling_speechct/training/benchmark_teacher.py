@@ -46,12 +46,11 @@ def tuned_text_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
     locked text tower is rebuilt from its wheel."""
     from ..towers import layer_stack
 
-    cfg = model.config
-    if cfg.freeze_text or cfg.text_trainable_layers is None:
+    if model.config.freeze_text or model.config.text_trainable_layers is None:
         return ()
     stack = layer_stack(model.text_model)
     name = next(n for n, m in model.text_model.named_modules() if m is stack)
-    return tuple(f"text_model.{name}.{i}." for i in range(len(stack) - cfg.text_trainable_layers, len(stack)))
+    return tuple(f"text_model.{name}.{i}." for i in range(model.text_prefix_layer, len(stack)))
 
 
 def learnt_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
