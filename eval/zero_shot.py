@@ -26,7 +26,7 @@ import torch
 
 from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.data.ctrate import load_ct_rate
-from modeling_speechct.data.report_prompts import add_prompt_arguments, report_sentence_prompts
+from modeling_speechct.data.report_prompts import add_prompt_arguments, training_report_prompts
 from modeling_speechct.evaluation.metric_modules import load_metric
 from modeling_speechct.evaluation.plots import plot_roc_curves
 from modeling_speechct.evaluation.split import ct_embeddings, prompt_embeddings
@@ -65,8 +65,7 @@ def main() -> None:
     with torch.no_grad():
         ensembles = None
         if args.prompts == "report_sentences":
-            reports = [r["findings"] for r in load_ct_rate(args.data_dir, "train", require_speech=False)]
-            ensembles = report_sentence_prompts(reports, labels, args.prompt_sentences, args.seed)
+            ensembles = training_report_prompts(args.data_dir, labels, args.prompt_sentences, args.seed)
         prompts = prompt_embeddings(
             model,
             processor,

@@ -63,10 +63,7 @@ def text_prompt_embeddings(
         for start in range(0, len(flat), batch_size):
             batch = processor(text=flat[start : start + batch_size]).to(model.device)
             embeds.append(model.get_text_features(batch["input_ids"], batch["attention_mask"]).pooler_output)
-        unit = F.normalize(torch.cat(embeds).float(), dim=-1)
-        owner = torch.repeat_interleave(torch.tensor([len(g) for g in groups], device=unit.device))
-        sums = unit.new_zeros(len(groups), unit.shape[-1]).index_add(0, owner, unit)
-        out.append(sums / torch.bincount(owner, minlength=len(groups))[:, None].to(sums.dtype))
+        out.append(_group_means(torch.cat(embeds), [len(g) for g in groups]))
     return tuple(out)
 
 
@@ -92,11 +89,16 @@ def speech_prompt_embeddings(
         batch = batch.to(model.device)
         features = model.get_speech_features(batch["speech_values"], batch.get("speech_attention_mask"))
         embeds.append(features.pooler_output)
-    unit = F.normalize(torch.cat(embeds).float(), dim=-1)
-    owner = torch.repeat_interleave(torch.tensor([len(side) for side in sides], device=unit.device))
-    per = unit.new_zeros(len(sides), unit.shape[-1]).index_add(0, owner, unit)
-    per = (per / torch.bincount(owner, minlength=len(sides))[:, None].to(per.dtype)).view(len(paths), 2, -1)
+    per = _group_means(torch.cat(embeds), [len(side) for side in sides]).view(len(paths), 2, -1)
     return per[:, 0], per[:, 1]
+
+
+def _group_means(embeds: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+    """Mean of the unit embeddings of consecutive groups of `sizes` rows: one prompt (ensemble) each."""
+    unit = F.normalize(embeds.float(), dim=-1)
+    owner = torch.repeat_interleave(torch.tensor(list(sizes), device=unit.device))
+    sums = unit.new_zeros(len(sizes), unit.shape[-1]).index_add(0, owner, unit)
+    return sums / torch.tensor(list(sizes), device=unit.device, dtype=sums.dtype)[:, None]
 
 
 def _recording(item: Any) -> tuple[Any, int | None]:

@@ -35,7 +35,7 @@ from modeling_speechct import SpeechCTClipModel, SpeechCTClipProcessor
 from modeling_speechct.configuration_speechct_clip import DISTILL_LOSSES
 from modeling_speechct.data.benchmark_build import BuildConfig, build_benchmark
 from modeling_speechct.data.ctrate import load_ct_rate
-from modeling_speechct.data.report_prompts import PROMPT_SOURCES, add_prompt_arguments, report_sentence_prompts
+from modeling_speechct.data.report_prompts import PROMPT_SOURCES, add_prompt_arguments, training_report_prompts
 from modeling_speechct.evaluation.paired_comparison import compare_models, difference_table
 from modeling_speechct.evaluation.split import (
     ct_embeddings,
@@ -279,8 +279,7 @@ def main() -> None:
 
     t = time.perf_counter()
     prompts = out / "spoken_prompts"
-    train_reports = [r["findings"] for r in load_ct_rate(args.data_dir, "train", require_speech=False)]
-    sentences = report_sentence_prompts(train_reports, per_side=args.prompt_sentences, seed=args.seed)
+    sentences = training_report_prompts(args.data_dir, per_side=args.prompt_sentences, seed=args.seed)
     prompt_sets = {source: sentences if source == "report_sentences" else None for source in PROMPT_SOURCES}
     prompt_sets = {args.prompts: prompt_sets.pop(args.prompts), **prompt_sets}  # the table's set first
     models = {"text teacher": (teacher / "final", "text")}

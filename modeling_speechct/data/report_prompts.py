@@ -15,6 +15,7 @@ and no label of any split takes part, so the classification stays zero-shot.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Iterable, Sequence
 
@@ -72,6 +73,17 @@ def report_sentence_prompts(
             sides.append([pool[int(i)] for i in keep])
         prompts.append((sides[0], sides[1]))
     return prompts
+
+
+def training_report_prompts(
+    data_dir: str | os.PathLike, labels: Sequence[str] = CT_RATE_LABELS, per_side: int = 4, seed: int = 0
+) -> list[tuple[list[str], list[str]]]:
+    """`report_sentence_prompts` over the findings of a CT-RATE-layout dataset's training split (what every
+    evaluation mines its prompts from: never the split it scores)."""
+    from .ctrate import load_ct_rate
+
+    reports = load_ct_rate(data_dir, "train", require_speech=False)["findings"]
+    return report_sentence_prompts(reports, labels, per_side, seed)
 
 
 def add_prompt_arguments(parser: argparse.ArgumentParser, default: str) -> None:

@@ -163,10 +163,9 @@ def prompt_scores(model: Any, processor: Any, ct: np.ndarray, config: Robustness
 
     pairs = prompt_pairs(CT_RATE_LABELS)
     if config.prompts == "report_sentences":
-        from ..data.report_prompts import report_sentence_prompts
+        from ..data.report_prompts import training_report_prompts
 
-        reports = [r["findings"] for r in ctrate.load_ct_rate(config.data_dir, "train", require_speech=False)]
-        pairs = report_sentence_prompts(reports, CT_RATE_LABELS, config.prompt_sentences, config.seed)
+        pairs = training_report_prompts(config.data_dir, CT_RATE_LABELS, config.prompt_sentences, config.seed)
     groups = {"held_out": (config.held_out_engine,), "training": tuple(config.training_engines)}
     scale = float(model.speech_logit_scale.detach().exp())
     out = {}
